@@ -1,0 +1,29 @@
+//! Sans-IO media engine for Denwa: RTP/RTCP, G.711, jitter buffer, RFC 4733 DTMF,
+//! packet-loss concealment, resampling, the N-1 conference room and recording taps.
+//!
+//! Nothing in this crate opens a socket, reads a clock or spawns a thread: the
+//! server feeds datagrams and `Instant`s in, and drives a 20 ms tick.
+
+mod error;
+
+pub mod dtmf;
+pub mod g711;
+pub mod jitter;
+pub mod plc;
+pub mod resample;
+pub mod rtp;
+
+/// Placeholder until the room module lands.
+pub mod room {
+    /// Identifies one leg (one participant's media stream) inside a room.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+    pub struct LegId(pub u32);
+}
+
+/// The internal sample rate of the mixer.
+pub const INTERNAL_RATE: u32 = 16_000;
+/// Samples in one 20 ms frame at the 16 kHz internal rate.
+pub const FRAME_SAMPLES: usize = 320;
+
+pub use error::Error;
+pub use jitter::JitterStats;
