@@ -1,0 +1,155 @@
+// Shapes from docs/API.md ("Shapes"). Times are RFC 3339 strings in UTC; ids are integers.
+
+export type Role = 'owner' | 'manager' | 'operator';
+export type ChatState = 'opened' | 'snoozed' | 'closed';
+export type Medium = 'chat' | 'phone' | 'voice' | 'video';
+export type Locale = 'ja' | 'en';
+
+export interface Staff {
+  id: number;
+  email: string;
+  name: string;
+}
+
+export interface Settings {
+  unassigned_call_notification: boolean;
+  do_not_disturb: boolean;
+  auto_mute_on_join: boolean;
+}
+export type SettingKey = keyof Settings;
+
+export interface MeChannel {
+  id: number;
+  name: string;
+  role: Role;
+  operator_seat: boolean;
+  locale: string;
+}
+
+export interface Me {
+  staff: Staff;
+  settings: Settings;
+  channels: MeChannel[];
+}
+
+export interface Channel {
+  id: number;
+  name: string;
+  region: string;
+  time_zone: string;
+  locale: string;
+  ring_profile_fields: string[];
+  phone_numbers: string[];
+}
+
+export interface Member {
+  staff: Staff;
+  role: Role;
+  operator_seat: boolean;
+  team_ids: number[];
+}
+
+export interface Team {
+  id: number;
+  name: string;
+  member_ids: number[];
+}
+
+export interface Tag {
+  name: string;
+}
+
+export interface Phone {
+  number: string;
+  display: string;
+  mobile: boolean;
+}
+
+export interface Customer {
+  id: number;
+  name: string;
+  kind: 'lead' | 'member';
+  blocked: boolean;
+  phones: Phone[];
+  profile: Record<string, string>;
+  created_at: string;
+  updated_at: string;
+}
+
+export interface CustomerInput {
+  name?: string;
+  kind?: 'lead' | 'member';
+  blocked?: boolean;
+  phones?: { number: string; mobile?: boolean }[];
+  profile?: Record<string, string>;
+}
+
+export interface ChatSummary {
+  id: number;
+  state: ChatState;
+  medium: Medium;
+  source: string;
+  customer: { id: number; name: string; kind: 'lead' | 'member'; phones: Phone[] };
+  assignee_id: number | null;
+  team_id: number | null;
+  tags: string[];
+  snoozed_until: string | null;
+  created_at: string;
+  updated_at: string;
+  preview: string | null;
+}
+
+export interface ChatPage {
+  chats: ChatSummary[];
+  next_before: number | null;
+}
+
+export interface Message {
+  id: number;
+  chat_id: number;
+  kind: 'note' | 'customer' | 'staff';
+  author_staff_id: number | null;
+  body: string;
+  created_at: string;
+}
+
+export interface DenwaEvent {
+  id: number;
+  channel_id: number;
+  chat_id: number | null;
+  kind: string;
+  actor_staff_id: number | null;
+  at: string;
+  data: EventData;
+}
+
+/** The union of all `data` fields of the documented event kinds; each kind fills some. */
+export interface EventData {
+  chat?: ChatSummary;
+  message?: Message;
+  customer?: Customer;
+  customer_id?: number;
+  team?: Team;
+  team_id?: number;
+  channel?: Channel;
+  staff_id?: number;
+  settings?: Settings;
+  [other: string]: unknown;
+}
+
+export interface ChatDetail {
+  chat: ChatSummary;
+  customer: Customer;
+  timeline: DenwaEvent[];
+}
+
+export interface LoginResponse {
+  token: string;
+  staff: Staff;
+}
+
+/** What the events WebSocket pushes. */
+export interface EventFrame {
+  type: 'event';
+  event: DenwaEvent;
+}

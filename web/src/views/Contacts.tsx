@@ -1,0 +1,97 @@
+import { useEffect, useRef, useState } from 'react';
+import type { Customer, CustomerInput } from '../api/types';
+import { useConsole, useEvents } from '../console';
+import { useI18n } from '../i18n/context';
+import { ErrorNote } from '../components/ErrorNote';
+import { go, href } from '../router';
+import { KindBadge } from './CustomerPanel';
+import { CustomerForm, emptyInput } from './CustomerForm';
+
+export function Contacts() {
+  const { t } = useI18n();
+  const c = useConsole();
+  const [q, setQ] = useState('');
+  const [list, setList] = useState<Customer[] | null>(null);
+  const [error, setError] = useState<unknown>(null);
+  const [adding, setAdding] = useState(false);
+  const [busy, setBusy] = useState(false);
+  const [addError, setAddError] = useState<unknown>(null);
+  const seq = useRef(0);
+  const [tick, setTick] = useState(0);
+
+  useEffect(() => {
+    const n = ++seq.current;
+    const timer = setTimeout(() => {
+      c.api.customers(c.cid, q, 100).then(
+        (r) => {
+          if (n === seq.current) {
+            setList(r);
+            setError(null);
+          }
+        },
+        (e: unknown) => {
+          if (n === seq.current) setError(e);
+        },
+      );
+    }, q ? 250 : 0);
+    return () => clearTimeout(timer);
+  }, [c.api, c.cid, q, tick]);
+
+  useEvents((e) => {
+    if (e.kind === 'customer_created' || e.kind === 'customer_updated' || e.kind === 'customer_deleted' || e.kind === 'resync') setTick((x) => x + 1);
+  });
+
+  const create = (input: CustomerInput) => {
+    setBusy(true);
+    setAddError(null);
+    c.api.createCustomer(c.cid, { ...input, kind: 'lead' }).then(
+      (cu) => go({ name: 'customer', id: cu.id }),
+      (e: unknown) => {
+        setAddError(e);
+        setBusy(false);
+      },
+    );
+  };
+
+  return (
+    <section className="narrow wide-narrow" aria-labelledby="contacts-title">
+      <div className="page-head">
+        <h1 id="contacts-title">{t('contacts.title')}</h1>
+        <button type="button" className="primary" data-testid="add-lead" aria-expanded={adding} onClick={() => setAdding((a) => !a)}>
+          + {t('contacts.add')}
+        </button>
+      </div>
+      {adding && (
+        <div className="card">
+          <h2>{t('newLead.title')}</h2>
+          <CustomerForm initial={emptyInput()} submitLabel={t('newLead.create')} busy={busy} showKind={false} onSubmit={create} onCancel={() => setAdding(false)} />
+          <ErrorNote error={addError} />
+        </div>
+      )}
+      <label className="field search-field">
+        <span>{t('contacts.search')}</span>
+        <input type="search" data-testid="contacts-search" value={q} onChange={(e) => setQ(e.target.value)} />
+      </label>
+      <ErrorNote error={error} />
+      {list === null ? (
+        <p className="muted" role="status">{t('common.loading')}</p>
+      ) : list.length === 0 ? (
+        <p className="empty">{t('contacts.empty')}</p>
+      ) : (
+        <ul className="contact-list" aria-label={t('contacts.results')} data-testid="contact-list">
+          {list.map((cu) => (
+            <li key={cu.id}>
+              <a className="contact-row" href={href({ name: 'customer', id: cu.id })} data-testid="contact-row" data-customer-id={cu.id}>
+                <span className="contact-name">
+                  <strong>{cu.name || t('customer.unnamed')}</strong> <KindBadge kind={cu.kind} />
+                  {cu.blocked && <span className="badge blocked">{t('customer.blocked')}</span>}
+                </span>
+                <span className="mono muted">{cu.phones.map((p) => p.display || p.number).join(', ')}</span>
+              </a>
+            </li>
+          ))}
+        </ul>
+      )}
+    </section>
+  );
+}
