@@ -12,18 +12,23 @@ pub mod jitter;
 pub mod plc;
 pub mod resample;
 pub mod rtp;
+pub mod wav;
 
-/// Placeholder until the room module lands.
-pub mod room {
-    /// Identifies one leg (one participant's media stream) inside a room.
-    #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-    pub struct LegId(pub u32);
-}
+pub mod codec;
+pub mod music;
+pub mod room;
 
 /// The internal sample rate of the mixer.
 pub const INTERNAL_RATE: u32 = 16_000;
 /// Samples in one 20 ms frame at the 16 kHz internal rate.
 pub const FRAME_SAMPLES: usize = 320;
 
+pub use codec::Codec;
 pub use error::Error;
 pub use jitter::JitterStats;
+pub use music::HoldMusic;
+pub use room::{
+    Channel, Event, HoldEndReason, InactivityReason, LegConfig, LegId, LegMode, LegStats, MAX_LEGS,
+    Recording, Role, Room, TICK, Transmit,
+};
+pub use wav::WavWriter;

@@ -135,7 +135,7 @@ impl Resampler {
             let phase = self.pos % self.up;
             let c = &self.coeffs[phase * self.taps..(phase + 1) * self.taps];
             let x = &self.buf[n..n + self.taps];
-            let acc: f32 = c.iter().zip(x).map(|(a, b)| a * b).sum();
+            let acc = dot(c, x);
             output[written] = acc.round().clamp(-32768.0, 32767.0) as i16;
             written += 1;
             self.pos += self.down;
@@ -144,6 +144,25 @@ impl Resampler {
         self.buf.drain(..input.len());
         written
     }
+}
+
+/// Dot product with eight independent accumulators, so the compiler can vectorise it
+/// (a plain `sum()` of floats must stay sequential).
+fn dot(a: &[f32], b: &[f32]) -> f32 {
+    let mut lanes = [0.0f32; 8];
+    let chunks_a = a.chunks_exact(8);
+    let chunks_b = b.chunks_exact(8);
+    let (rest_a, rest_b) = (chunks_a.remainder(), chunks_b.remainder());
+    for (ca, cb) in chunks_a.zip(chunks_b) {
+        for i in 0..8 {
+            lanes[i] += ca[i] * cb[i];
+        }
+    }
+    let mut acc: f32 = lanes.iter().sum();
+    for (x, y) in rest_a.iter().zip(rest_b) {
+        acc += x * y;
+    }
+    acc
 }
 
 #[cfg(test)]

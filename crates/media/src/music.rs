@@ -1,0 +1,80 @@
+//! Hold music (SPEC HD-1): caller-supplied PCM or a built-in generated pattern.
+
+use std::borrow::Cow;
+use std::sync::OnceLock;
+
+use crate::{Error, FRAME_SAMPLES, INTERNAL_RATE};
+
+/// A looping hold-music source at the 16 kHz internal rate.
+#[derive(Debug, Clone)]
+pub struct HoldMusic {
+    samples: Cow<'static, [i16]>,
+    position: usize,
+}
+
+impl Default for HoldMusic {
+    fn default() -> Self {
+        Self::builtin()
+    }
+}
+
+impl HoldMusic {
+    /// Music from caller-supplied mono PCM at 16 kHz, played in a loop.
+    pub fn from_pcm(samples: Vec<i16>) -> Result<Self, Error> {
+        if samples.is_empty() {
+            return Err(Error::EmptyHoldMusic);
+        }
+        Ok(Self {
+            samples: Cow::Owned(samples),
+            position: 0,
+        })
+    }
+
+    /// The built-in pattern: a soft arpeggio (C–Am–F–G, four notes per chord) of
+    /// sine tones with a light second harmonic, each note with an attack/decay
+    /// envelope, around −20 dBFS. Generated once per process, shared by all rooms.
+    #[must_use]
+    pub fn builtin() -> Self {
+        static BUILTIN: OnceLock<Vec<i16>> = OnceLock::new();
+        Self {
+            samples: Cow::Borrowed(BUILTIN.get_or_init(generate_arpeggio)),
+            position: 0,
+        }
+    }
+
+    /// Fills `frame` with the next 20 ms of music. Call once per tick while the
+    /// customer is on hold; the position only advances while someone listens.
+    pub fn next_frame(&mut self, frame: &mut [i16; FRAME_SAMPLES]) {
+        for s in frame.iter_mut() {
+            *s = self.samples[self.position];
+            self.position = (self.position + 1) % self.samples.len();
+        }
+    }
+}
+
+fn generate_arpeggio() -> Vec<i16> {
+    // MIDI note numbers: C major, A minor, F major, G major, each as root-third-fifth-octave.
+    const CHORDS: [[u8; 4]; 4] = [
+        [60, 64, 67, 72],
+        [57, 60, 64, 69],
+        [53, 57, 60, 65],
+        [55, 59, 62, 67],
+    ];
+    let rate = f64::from(INTERNAL_RATE);
+    let note_len = (0.3 * rate) as usize;
+    let mut out = Vec::with_capacity(note_len * 16);
+    for chord in CHORDS {
+        for note in chord {
+            let freq = 440.0 * 2f64.powf((f64::from(note) - 69.0) / 12.0);
+            for i in 0..note_len {
+                let t = i as f64 / rate;
+                let attack = (t / 0.02).min(1.0);
+                let decay = (-t * 6.0).exp();
+                let phase = 2.0 * std::f64::consts::PI * freq * t;
+                let tone = phase.sin() + 0.2 * (2.0 * phase).sin();
+                out.push((3000.0 * attack * decay * tone) as i16);
+            }
+        }
+    }
+    out
+}

@@ -1,0 +1,451 @@
+//! Room scenarios on a virtual clock, named after SPEC rules where they check one.
+
+mod common;
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use common::{ABSENT, PRESENT, Sim, goertzel, rms};
+use denwa_media::{
+    Codec, Error, Event, HoldEndReason, HoldMusic, InactivityReason, LegConfig, LegMode, MAX_LEGS,
+    Role,
+};
+
+fn tone(i: usize) -> f64 {
+    400.0 + 200.0 * i as f64
+}
+
+#[test]
+fn n_minus_one_each_leg_hears_the_others_never_itself() {
+    let mut sim = Sim::new();
+    sim.join(Role::Customer, Some(tone(0)));
+    for i in 1..MAX_LEGS {
+        sim.join(Role::Staff, Some(tone(i)));
+    }
+    sim.run(1.5);
+    for (i, phone) in sim.phones.iter().enumerate() {
+        for j in 0..MAX_LEGS {
+            let level = phone.hears(tone(j), 0.5);
+            if i == j {
+                assert!(level < ABSENT, "leg {i} hears itself at {level:.0}");
+            } else {
+                assert!(level > PRESENT, "leg {i} hears leg {j} only at {level:.0}");
+            }
+        }
+    }
+}
+
+#[test]
+fn eleventh_leg_is_refused_rg3() {
+    let mut sim = Sim::new();
+    sim.join(Role::Customer, None);
+    for _ in 1..MAX_LEGS {
+        sim.join(Role::Staff, None);
+    }
+    let err = sim
+        .room
+        .add_leg(sim.now, LegConfig::new(Role::Staff, Codec::Pcmu))
+        .unwrap_err();
+    assert!(matches!(err, Error::RoomFull { max: 10 }));
+    // After one leaves, a new one fits again.
+    let first_staff = sim.phones[1].leg;
+    sim.room.remove_leg(first_staff).unwrap();
+    assert!(
+        sim.room
+            .add_leg(sim.now, LegConfig::new(Role::Staff, Codec::Pcmu))
+            .is_ok()
+    );
+    let second_customer = sim
+        .room
+        .add_leg(sim.now, LegConfig::new(Role::Customer, Codec::Pcmu));
+    assert!(matches!(second_customer, Err(Error::RoomFull { .. })));
+}
+
+#[test]
+fn second_customer_is_refused() {
+    let mut sim = Sim::new();
+    sim.join(Role::Customer, None);
+    let err = sim
+        .room
+        .add_leg(sim.now, LegConfig::new(Role::Customer, Codec::Pcmu))
+        .unwrap_err();
+    assert!(matches!(err, Error::CustomerAlreadyPresent));
+}
+
+#[test]
+fn muted_participant_reaches_nobody_rg4() {
+    let mut sim = Sim::new();
+    let c = sim.join(Role::Customer, Some(500.0));
+    let a = sim.join(Role::Staff, Some(700.0));
+    let b = sim.join(Role::Staff, Some(900.0));
+    let a_leg = sim.phones[a].leg;
+    sim.room.set_muted(a_leg, true).unwrap();
+    sim.run(1.5);
+    assert!(sim.phones[c].hears(700.0, 0.5) < ABSENT);
+    assert!(sim.phones[b].hears(700.0, 0.5) < ABSENT);
+    assert!(sim.phones[b].hears(500.0, 0.5) > PRESENT);
+    // The muted leg still hears everybody.
+    assert!(sim.phones[a].hears(500.0, 0.5) > PRESENT);
+    assert!(sim.phones[a].hears(900.0, 0.5) > PRESENT);
+    // And its voice is not in the recording either.
+    assert!(Sim::track_level(&sim.tracks[&a_leg], 700.0, 0.5) < ABSENT);
+    assert!(Sim::track_level(&sim.mixed, 700.0, 0.5) < ABSENT);
+    // Unmute: heard again.
+    sim.room.set_muted(a_leg, false).unwrap();
+    sim.run(1.0);
+    assert!(sim.phones[b].hears(700.0, 0.5) > PRESENT);
+}
+
+#[test]
+fn hold_music_only_to_the_customer_staff_still_talk_hd1() {
+    let mut sim = Sim::new();
+    let c = sim.join(Role::Customer, Some(500.0));
+    let a = sim.join(Role::Staff, Some(700.0));
+    let b = sim.join(Role::Staff, Some(900.0));
+    let music: Vec<i16> = (0..16000)
+        .map(|i| (4000.0 * (2.0 * std::f64::consts::PI * 3000.0 * i as f64 / 16000.0).sin()) as i16)
+        .collect();
+    sim.room.set_hold_music(HoldMusic::from_pcm(music).unwrap());
+    sim.run(1.0);
+    let (customer, staff_a) = (sim.phones[c].leg, sim.phones[a].leg);
+    sim.room.hold(customer, staff_a).unwrap();
+    assert_eq!(sim.room.on_hold(), Some(customer));
+    sim.run(1.5);
+    // The customer hears the music and no staff.
+    assert!(sim.phones[c].hears(3000.0, 0.5) > PRESENT);
+    assert!(sim.phones[c].hears(700.0, 0.5) < ABSENT);
+    assert!(sim.phones[c].hears(900.0, 0.5) < ABSENT);
+    // Staff hear each other, neither the music nor the customer.
+    for (me, other) in [(a, 900.0), (b, 700.0)] {
+        assert!(sim.phones[me].hears(other, 0.5) > PRESENT);
+        assert!(sim.phones[me].hears(3000.0, 0.5) < ABSENT);
+        assert!(sim.phones[me].hears(500.0, 0.5) < ABSENT);
+    }
+    // Unhold restores the normal mix.
+    assert!(sim.room.unhold());
+    sim.run(1.0);
+    assert!(sim.phones[c].hears(3000.0, 0.5) < ABSENT);
+    assert!(sim.phones[c].hears(700.0, 0.5) > PRESENT);
+    assert!(sim.phones[a].hears(500.0, 0.5) > PRESENT);
+}
+
+#[test]
+fn builtin_hold_music_is_audible() {
+    let mut sim = Sim::new();
+    let c = sim.join(Role::Customer, None);
+    let a = sim.join(Role::Staff, None);
+    let (customer, staff) = (sim.phones[c].leg, sim.phones[a].leg);
+    sim.room.hold(customer, staff).unwrap();
+    sim.run(2.0);
+    let level = rms(&sim.phones[c].heard[8000..]);
+    assert!(level > 300.0, "built-in music rms {level:.0}");
+    assert!(rms(&sim.phones[a].heard) < 10.0);
+}
+
+#[test]
+fn hold_music_not_recorded_staff_talk_is_hd4() {
+    let mut sim = Sim::new();
+    let c = sim.join(Role::Customer, Some(500.0));
+    let a = sim.join(Role::Staff, Some(700.0));
+    sim.join(Role::Staff, Some(900.0));
+    let music: Vec<i16> = (0..1600)
+        .map(|i| (4000.0 * (2.0 * std::f64::consts::PI * 3000.0 * i as f64 / 16000.0).sin()) as i16)
+        .collect();
+    sim.room.set_hold_music(HoldMusic::from_pcm(music).unwrap());
+    sim.run(0.5);
+    let (customer, staff_a) = (sim.phones[c].leg, sim.phones[a].leg);
+    sim.room.hold(customer, staff_a).unwrap();
+    sim.run(2.0);
+    // Music never enters any track; staff talk during hold does.
+    let music_in_mix = Sim::track_level(&sim.mixed, 3000.0, 2.0);
+    assert!(music_in_mix < 20.0, "{music_in_mix}");
+    for track in sim.tracks.values() {
+        assert!(
+            Sim::track_level(track, 3000.0, 2.0) < 20.0,
+            "music at 4000 would read ~4000"
+        );
+    }
+    assert!(Sim::track_level(&sim.mixed, 700.0, 1.5) > PRESENT);
+    assert!(Sim::track_level(&sim.mixed, 900.0, 1.5) > PRESENT);
+    // The held customer is not in the recording while on hold (their mic hears the music).
+    assert!(Sim::track_level(&sim.mixed, 500.0, 1.5) < ABSENT);
+    assert!(rms(&sim.tracks[&customer][sim.tracks[&customer].len() - 16000..]) < 1.0);
+    // Before the hold the customer was recorded.
+    let early = &sim.mixed[4000..8000];
+    assert!(goertzel(early, 16000.0, 500.0) > PRESENT);
+}
+
+#[test]
+fn hold_ends_when_the_holder_leaves_hd3() {
+    let mut sim = Sim::new();
+    let c = sim.join(Role::Customer, None);
+    let a = sim.join(Role::Staff, None);
+    sim.join(Role::Staff, None);
+    let (customer, staff) = (sim.phones[c].leg, sim.phones[a].leg);
+    assert!(matches!(
+        sim.room.hold(staff, customer),
+        Err(Error::NotCustomer(_))
+    ));
+    sim.room.hold(customer, staff).unwrap();
+    sim.room.remove_leg(staff).unwrap();
+    assert_eq!(sim.room.on_hold(), None);
+    assert_eq!(
+        sim.room.poll_event(),
+        Some(Event::HoldEnded {
+            customer,
+            reason: HoldEndReason::HolderLeft
+        })
+    );
+}
+
+#[test]
+fn saturating_mix_never_wraps() {
+    let mut sim = Sim::new();
+    let a = sim.join(Role::Customer, None);
+    let b = sim.join(Role::Staff, None);
+    let c = sim.join(Role::Staff, None);
+    sim.phones[a].dc = Some(24000);
+    sim.phones[b].dc = Some(24000);
+    sim.run(1.0);
+    // 24000 + 24000 clips at the top instead of wrapping to a negative value.
+    let heard = &sim.phones[c].heard[4000..];
+    assert!(
+        heard.iter().all(|&s| s > 30000),
+        "min {}",
+        heard.iter().min().unwrap()
+    );
+    assert!(sim.mixed[8000..].iter().all(|&s| s == i16::MAX));
+}
+
+#[test]
+fn per_leg_gain_scales_the_voice() {
+    let mut sim = Sim::new();
+    let a = sim.join(Role::Customer, Some(600.0));
+    let b = sim.join(Role::Staff, None);
+    sim.room.set_gain(sim.phones[a].leg, 0.5).unwrap();
+    sim.run(1.0);
+    let level = sim.phones[b].hears(600.0, 0.5);
+    assert!(
+        (1300.0..1700.0).contains(&level),
+        "half of 3000: {level:.0}"
+    );
+}
+
+#[test]
+fn inactivity_timeout_is_reported_with_reason() {
+    let mut sim = Sim::new();
+    let mut config = LegConfig::new(Role::Customer, Codec::Pcmu);
+    config.inactivity_timeout = Duration::from_secs(2);
+    config.remote_rtp = Some(SocketAddr::from(([192, 0, 2, 10], 20000)));
+    let c = sim.join_with(config, Some(500.0));
+    sim.join(Role::Staff, Some(700.0));
+    sim.run(1.0);
+    sim.phones[c].sending = false;
+    sim.run(1.9);
+    assert!(
+        !sim.events
+            .iter()
+            .any(|e| matches!(e, Event::MediaTimeout { .. }))
+    );
+    sim.run(0.3);
+    let leg = sim.phones[c].leg;
+    let timeouts: Vec<_> = sim
+        .events
+        .iter()
+        .filter(|e| matches!(e, Event::MediaTimeout { .. }))
+        .collect();
+    assert_eq!(timeouts.len(), 1);
+    match timeouts[0] {
+        Event::MediaTimeout {
+            leg: l,
+            reason: InactivityReason::NoMedia { idle },
+        } => {
+            assert_eq!(*l, leg);
+            assert!(*idle >= Duration::from_secs(2));
+        }
+        other => panic!("unexpected {other:?}"),
+    }
+    sim.run(2.0);
+    assert_eq!(
+        sim.events
+            .iter()
+            .filter(|e| matches!(e, Event::MediaTimeout { .. }))
+            .count(),
+        1,
+        "reported once"
+    );
+    sim.phones[c].sending = true;
+    sim.run(0.1);
+    assert!(sim.events.contains(&Event::MediaResumed { leg }));
+}
+
+#[test]
+fn default_inactivity_timeout_is_60_seconds() {
+    assert_eq!(
+        LegConfig::new(Role::Customer, Codec::Pcmu).inactivity_timeout,
+        Duration::from_secs(60)
+    );
+    let mut sim = Sim::new();
+    let c = sim.join(Role::Customer, None);
+    sim.phones[c].sending = false;
+    sim.run(59.0);
+    assert!(sim.events.is_empty());
+    sim.run(1.1);
+    assert!(matches!(sim.events[..], [Event::MediaTimeout { .. }]));
+}
+
+#[test]
+fn echo_leg_plays_back_what_the_caller_sends() {
+    let mut sim = Sim::new();
+    let mut config = LegConfig::new(Role::Customer, Codec::Pcma);
+    config.mode = LegMode::Echo;
+    config.remote_rtp = Some(SocketAddr::from(([192, 0, 2, 10], 20000)));
+    let e = sim.join_with(config, Some(1100.0));
+    sim.run(1.0);
+    assert!(sim.phones[e].hears(1100.0, 0.5) > PRESENT);
+    // An echo leg is not recorded as a participant.
+    assert!(sim.room.recording().tracks().next().is_none());
+}
+
+#[test]
+fn symmetric_rtp_latches_onto_the_first_packet_source() {
+    let mut sim = Sim::new();
+    let config = LegConfig::new(Role::Customer, Codec::Pcmu);
+    assert!(config.symmetric_rtp && config.remote_rtp.is_none());
+    let c = sim.join_with(config, Some(500.0));
+    let leg = sim.phones[c].leg;
+    // Before any packet the room has nowhere to send.
+    sim.room.tick(sim.now);
+    let mut buf = [0u8; 1500];
+    assert!(sim.room.poll_transmit(&mut buf).is_none());
+    sim.run(0.5);
+    let addr = sim.phones[c].addr;
+    assert!(sim.events.contains(&Event::Latched { leg, remote: addr }));
+    assert!(
+        !sim.phones[c].heard.is_empty(),
+        "packets flow to the latched address"
+    );
+    // Packets from another source are ignored after latching.
+    let before = sim.room.leg_stats(leg).unwrap();
+    let mut header = [0x80u8, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 9];
+    header[1] = 0;
+    let _ = sim.room.handle_rtp(
+        sim.now,
+        leg,
+        SocketAddr::from(([203, 0, 113, 5], 4000)),
+        &header,
+    );
+    let after = sim.room.leg_stats(leg).unwrap();
+    assert_eq!(after.rejected, before.rejected + 1);
+    assert_eq!(after.packets_received, before.packets_received);
+}
+
+#[test]
+fn ssrc_change_restarts_statistics_and_keeps_audio() {
+    let mut sim = Sim::new();
+    let c = sim.join(Role::Customer, Some(500.0));
+    let a = sim.join(Role::Staff, None);
+    sim.run(1.0);
+    sim.phones[c].ssrc = 0xABCD;
+    sim.phones[c].seq = 40_000;
+    sim.run(1.0);
+    let leg = sim.phones[c].leg;
+    assert!(
+        sim.events
+            .contains(&Event::SsrcChanged { leg, ssrc: 0xABCD })
+    );
+    assert!(sim.phones[a].hears(500.0, 0.5) > PRESENT);
+    let stats = sim.room.leg_stats(leg).unwrap();
+    assert!(stats.packets_received <= 50, "{stats:?}");
+}
+
+#[test]
+fn dtmf_from_staff_dialpad_leaves_as_rfc4733_rg2() {
+    let mut sim = Sim::new();
+    let c = sim.join(Role::Customer, None);
+    sim.join(Role::Staff, None);
+    let customer = sim.phones[c].leg;
+    sim.room
+        .send_dtmf(customer, "1#9", Duration::from_millis(100))
+        .unwrap();
+    assert!(
+        sim.room
+            .send_dtmf(customer, "x", Duration::from_millis(100))
+            .is_err()
+    );
+    sim.run(1.5);
+    let digits: String = sim.phones[c]
+        .digits
+        .iter()
+        .map(|d| d.digit.as_char())
+        .collect();
+    assert_eq!(digits, "1#9");
+    assert!(sim.phones[c].digits.iter().all(|d| d.duration == 800));
+}
+
+#[test]
+fn dtmf_from_the_trunk_becomes_events() {
+    use denwa_media::dtmf::DtmfDigit;
+    use denwa_media::dtmf::DtmfSender;
+    use denwa_media::rtp::{RtpHeader, write_rtp};
+    let mut sim = Sim::new();
+    let c = sim.join(Role::Customer, None);
+    sim.phones[c].sending = false;
+    let (leg, addr) = (sim.phones[c].leg, sim.phones[c].addr);
+    let mut tx = DtmfSender::new(8000);
+    tx.queue(
+        DtmfDigit::from_char('7').unwrap(),
+        Duration::from_millis(120),
+    );
+    let mut buf = [0u8; 64];
+    for i in 0..20u16 {
+        if let Some(p) = tx.poll_packet(u32::from(i) * 160) {
+            let h = RtpHeader {
+                payload_type: 101,
+                marker: p.marker,
+                sequence: i,
+                timestamp: p.timestamp,
+                ssrc: 9,
+            };
+            let n = write_rtp(&mut buf, &h, &p.payload).unwrap();
+            sim.room.handle_rtp(sim.now, leg, addr, &buf[..n]).unwrap();
+            // Every end packet twice more: still one digit.
+            sim.room.handle_rtp(sim.now, leg, addr, &buf[..n]).unwrap();
+        }
+        sim.step();
+    }
+    let digits: Vec<_> = sim
+        .events
+        .iter()
+        .filter_map(|e| match e {
+            Event::Dtmf {
+                digit, duration, ..
+            } => Some((digit.as_char(), *duration)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(digits, [('7', Duration::from_millis(120))]);
+}
+
+#[test]
+fn loss_is_concealed_and_counted() {
+    let mut sim = Sim::new();
+    let c = sim.join(Role::Customer, Some(500.0));
+    let a = sim.join(Role::Staff, None);
+    // Lose every 10th packet of the customer.
+    sim.loss = |phone, n| !(phone == 0 && n % 20 == 1);
+    sim.run(3.0);
+    let stats = sim.room.leg_stats(sim.phones[c].leg).unwrap();
+    assert!(stats.packets_lost >= 14, "{stats:?}");
+    assert!(stats.jitter_buffer.concealed >= 14);
+    // Concealment keeps the tone going.
+    assert!(sim.phones[a].hears(500.0, 1.0) > PRESENT);
+}
+
+#[test]
+fn rtcp_reports_are_sent_every_five_seconds() {
+    let mut sim = Sim::new();
+    let c = sim.join(Role::Customer, Some(500.0));
+    sim.run(11.0);
+    assert_eq!(sim.phones[c].rtcp_received, 2);
+}
