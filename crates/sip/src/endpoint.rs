@@ -1,0 +1,2212 @@
+//! The SIP user agent: transactions, dialogs (UAS and UAC), session timers,
+//! registrar and registering client, all behind one Sans-IO [`Endpoint`].
+//!
+//! # Run loop
+//! ```text
+//! loop {
+//!     match endpoint.poll_output() {
+//!         Output::Transmit(t) => socket.send_to(&t.bytes, t.to),
+//!         Output::Event(e)    => app.handle(e),          // may call answer(), bye(), …
+//!         Output::Timeout(at) => { wait for a datagram or `at`;
+//!                                  endpoint.handle_input(now, …) or endpoint.handle_timeout(now) }
+//!     }
+//! }
+//! ```
+//! The endpoint only ever sends to the address a request came from (like
+//! `rport`, RFC 3581) or to the address the application named; it resolves
+//! nothing itself.
+
+use std::collections::{HashMap, VecDeque};
+use std::net::{IpAddr, SocketAddr};
+use std::time::{Duration, Instant};
+
+use crate::auth::Challenge;
+use crate::error::Error;
+use crate::headers::{CSeq, NameAddr, Via};
+use crate::message::{Message, Method, Request, Response, SipHeaders};
+use crate::rate_limit::{RateLimitConfig, RateLimiter, Verdict};
+use crate::registrar::{Binding, RegisterOutcome, Registrar, RegistrarConfig};
+use crate::sdp::{self, AudioConfig, NegotiatedAudio, SessionDescription};
+use crate::transaction::{ClientTx, ServerTx, Timers, Transport, TxAction, TxKey, to_tag_of};
+
+/// Methods we implement, for `Allow` (RFC 3261 §20.5).
+const ALLOW: &str = "INVITE, ACK, CANCEL, BYE, OPTIONS, UPDATE, INFO, REGISTER";
+/// Extensions we support (RFC 4028 session timers).
+const SUPPORTED: &str = "timer";
+/// RFC 4028 §4: the smallest session interval we accept.
+const MIN_SE_FLOOR: u32 = 90;
+
+/// Endpoint configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Our SIP address as peers should see it: goes into `Via` and `Contact`.
+    pub local_addr: SocketAddr,
+    /// User part of our `Contact` URI.
+    pub contact_user: String,
+    /// `User-Agent` / `Server` header value.
+    pub user_agent: String,
+    /// T1, T2, T4.
+    pub timers: Timers,
+    /// Datagrams larger than this are dropped unparsed.
+    pub max_message_size: usize,
+    /// Per-source limit on new INVITEs; excess gets 503 + Retry-After.
+    pub invite_rate: RateLimitConfig,
+    /// Session interval we ask for / accept at most (RFC 4028), seconds.
+    pub session_expires: u32,
+    /// Our Min-SE (RFC 4028 §5), at least 90 seconds.
+    pub min_se: u32,
+    /// Registrar role; `None` answers REGISTER with 405.
+    pub registrar: Option<RegistrarConfig>,
+    /// Seed for tags, branches and Call-IDs (the shell passes OS randomness;
+    /// tests pass a constant for determinism).
+    pub seed: u64,
+}
+
+impl Config {
+    /// Defaults around a local address.
+    #[must_use]
+    pub fn new(local_addr: SocketAddr, seed: u64) -> Self {
+        Self {
+            local_addr,
+            contact_user: "denwa".into(),
+            user_agent: "Denwa".into(),
+            timers: Timers::default(),
+            max_message_size: 65_535,
+            invite_rate: RateLimitConfig::default(),
+            session_expires: 1800,
+            min_se: MIN_SE_FLOOR,
+            registrar: None,
+            seed,
+        }
+    }
+}
+
+/// Bytes the shell received.
+#[derive(Debug, Clone, Copy)]
+pub enum Input<'a> {
+    /// One UDP datagram, or one TCP message framed with
+    /// [`crate::message::message_length`].
+    Datagram {
+        /// Remote address.
+        from: SocketAddr,
+        /// Local address it arrived on.
+        to: SocketAddr,
+        /// Transport it came over.
+        transport: Transport,
+        /// The message.
+        bytes: &'a [u8],
+    },
+}
+
+/// A message to send.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Transmit {
+    /// Destination.
+    pub to: SocketAddr,
+    /// Transport to use (TCP: the connection to `to`, opened if needed).
+    pub transport: Transport,
+    /// Wire bytes.
+    pub bytes: Vec<u8>,
+}
+
+/// Opaque handle for one call (one INVITE dialog), inbound or outbound.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct CallHandle(pub u64);
+
+/// Opaque handle for one client registration.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct RegistrationHandle(pub u64);
+
+/// Why a call ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum EndReason {
+    /// The far end sent BYE.
+    RemoteBye,
+    /// Our 2xx was never ACKed within 64·T1 (RFC 3261 §13.3.1.4); we sent BYE.
+    AckTimeout,
+    /// RFC 4028: no session refresh arrived in time; we sent BYE.
+    SessionExpired,
+    /// The answer to our offer had no common codec; we sent ACK then BYE.
+    NoCommonCodec,
+    /// A 2xx arrived after we had cancelled (CANCEL lost the race); we sent ACK then BYE.
+    CancelledAfterAnswer,
+    /// An in-dialog request we sent timed out or got 408/481 (RFC 3261 §12.2.1.2).
+    DialogLost,
+}
+
+/// Something the application must know about.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+// Events happen a few times per call, not per packet: boxing would only add noise.
+#[allow(clippy::large_enum_variant)]
+pub enum Event {
+    /// A new inbound INVITE. A 100 Trying was sent. Reply with
+    /// [`Endpoint::ringing`], [`Endpoint::answer`] or [`Endpoint::reject`].
+    IncomingCall {
+        /// The call.
+        call: CallHandle,
+        /// Caller (`From`).
+        from: NameAddr,
+        /// Callee (`To`).
+        to: NameAddr,
+        /// Request-URI (the dialled number for trunks).
+        request_uri: String,
+        /// The SDP offer, if the INVITE had one.
+        offer: Option<SessionDescription>,
+        /// Source address.
+        source: SocketAddr,
+    },
+    /// The caller cancelled before we sent a final response; 487 was sent (RFC 3261 §9.2).
+    CallCancelled {
+        /// The call.
+        call: CallHandle,
+    },
+    /// The ACK for our 2xx arrived: media may flow both ways. With a
+    /// late offer (INVITE without SDP) `audio` is the negotiated result.
+    CallConfirmed {
+        /// The call.
+        call: CallHandle,
+        /// Negotiation result when the ACK carried the answer.
+        audio: Option<NegotiatedAudio>,
+    },
+    /// Outbound call: a provisional response (180, 183 with early media).
+    CallProgress {
+        /// The call.
+        call: CallHandle,
+        /// Status code.
+        status: u16,
+        /// Early media parameters when the 1xx carried SDP.
+        early_media: Option<NegotiatedAudio>,
+    },
+    /// Outbound call answered; ACK was sent.
+    CallAnswered {
+        /// The call.
+        call: CallHandle,
+        /// Negotiated audio.
+        audio: NegotiatedAudio,
+    },
+    /// Outbound call failed with a final status (408 for timer B, 487 after
+    /// our CANCEL, 401/407 when authentication failed).
+    CallFailed {
+        /// The call.
+        call: CallHandle,
+        /// Final status.
+        status: u16,
+    },
+    /// An established call ended for a reason other than our own `bye`.
+    CallEnded {
+        /// The call.
+        call: CallHandle,
+        /// Why.
+        reason: EndReason,
+    },
+    /// The far end changed the session (re-INVITE/UPDATE with SDP,
+    /// RFC 3311), e.g. hold (`audio.remote_hold`) or unhold. Already answered.
+    SessionModified {
+        /// The call.
+        call: CallHandle,
+        /// New parameters.
+        audio: NegotiatedAudio,
+    },
+    /// DTMF received by SIP INFO (`application/dtmf-relay`).
+    Dtmf {
+        /// The call.
+        call: CallHandle,
+        /// `0-9`, `*`, `#`, `A-D`.
+        digit: char,
+    },
+    /// Our registration succeeded (or was refreshed).
+    Registered {
+        /// The registration.
+        registration: RegistrationHandle,
+        /// Granted expiry in seconds.
+        expires: u32,
+    },
+    /// Our registration failed; the endpoint retries after a minute.
+    RegistrationFailed {
+        /// The registration.
+        registration: RegistrationHandle,
+        /// Final status (408 on timeout).
+        status: u16,
+    },
+    /// Registrar: the bindings of an address-of-record changed.
+    BindingsChanged {
+        /// Normalised AOR (`sip:user@host`).
+        aor: String,
+        /// The current bindings.
+        bindings: Vec<Binding>,
+    },
+    /// Registrar: a binding lapsed.
+    BindingExpired {
+        /// Normalised AOR.
+        aor: String,
+        /// The contact URI.
+        contact: String,
+    },
+    /// A new INVITE from this source was refused with 503 by the rate limiter.
+    InviteRateLimited {
+        /// The source address.
+        source: IpAddr,
+        /// The `Retry-After` we sent.
+        retry_after_s: u32,
+    },
+}
+
+/// What [`Endpoint::poll_output`] returns.
+#[derive(Debug, Clone, PartialEq)]
+#[allow(clippy::large_enum_variant)] // see `Event`
+pub enum Output {
+    /// Send these bytes.
+    Transmit(Transmit),
+    /// Tell the application.
+    Event(Event),
+    /// Nothing more to do now; call [`Endpoint::handle_timeout`] at this instant
+    /// (or earlier input). Always the last output of a batch.
+    Timeout(Instant),
+}
+
+/// Parameters of an outbound call.
+#[derive(Debug, Clone)]
+pub struct InviteParams {
+    /// Request-URI and `To`, e.g. `sip:+81312345678@trunk.example`.
+    pub to_uri: String,
+    /// `From` URI, e.g. `sip:+81398765432@denwa.example`.
+    pub from_uri: String,
+    /// Optional display name for `From`.
+    pub from_display: Option<String>,
+    /// Where to send (the trunk's address).
+    pub target: SocketAddr,
+    /// Transport.
+    pub transport: Transport,
+    /// Our audio (the offer is built from it).
+    pub audio: AudioConfig,
+    /// Digest credentials (user, password) for 401/407.
+    pub credentials: Option<(String, String)>,
+}
+
+/// Parameters of a client registration.
+#[derive(Debug, Clone)]
+pub struct RegisterParams {
+    /// Address-of-record, e.g. `sip:denwa@trunk.example`.
+    pub aor: String,
+    /// Registrar's address.
+    pub registrar: SocketAddr,
+    /// Registrar's URI (Request-URI), e.g. `sip:trunk.example`.
+    pub registrar_uri: String,
+    /// Transport.
+    pub transport: Transport,
+    /// Requested expiry in seconds.
+    pub expires: u32,
+    /// Digest credentials (user, password).
+    pub credentials: Option<(String, String)>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Owner {
+    /// The INVITE (or re-sent INVITE after auth) of an outbound call.
+    CallInvite(CallHandle),
+    /// An in-dialog non-INVITE request (BYE, UPDATE, CANCEL).
+    CallRequest(CallHandle),
+    Registration(RegistrationHandle),
+}
+
+#[derive(Debug, Clone)]
+struct Dialog {
+    call_id: String,
+    local_tag: String,
+    remote_tag: Option<String>,
+    local_uri: NameAddr,
+    remote_uri: NameAddr,
+    remote_target: String,
+    route_set: Vec<String>,
+    local_seq: u32,
+    remote_seq: Option<u32>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum CallState {
+    /// UAS: INVITE received, no final response yet. UAC: INVITE sent.
+    Early,
+    /// UAS: 2xx sent, waiting for ACK. UAC: never (goes straight to Confirmed).
+    Accepted,
+    Confirmed,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Role {
+    Uas,
+    Uac,
+}
+
+#[derive(Debug)]
+struct SessionTimer {
+    interval: u32,
+    we_refresh: bool,
+    refresh_at: Option<Instant>,
+    expire_at: Option<Instant>,
+}
+
+#[derive(Debug)]
+struct Call {
+    role: Role,
+    state: CallState,
+    dialog: Dialog,
+    peer: SocketAddr,
+    transport: Transport,
+    /// UAS: the server transaction of the initial INVITE. UAC: the current client INVITE.
+    invite_tx: TxKey,
+    /// UAS: the INVITE request (responses are built from it). UAC: the INVITE we sent.
+    invite: Request,
+    remote_offer: Option<SessionDescription>,
+    local_audio: Option<AudioConfig>,
+    local_sdp: Option<SessionDescription>,
+    negotiated: Option<NegotiatedAudio>,
+    /// Server transaction of the last (re-)INVITE answered 2xx, awaiting ACK.
+    pending_ack: Option<(TxKey, bool)>,
+    /// UAC.
+    credentials: Option<(String, String)>,
+    auth_attempts: u32,
+    cancel_requested: bool,
+    cancel_sent: bool,
+    ack_bytes: Option<Vec<u8>>,
+    session_timer: Option<SessionTimer>,
+    /// UAS: what the caller asked for in the INVITE (Session-Expires, refresher, supports timer).
+    session_request: Option<(u32, Option<String>, bool)>,
+}
+
+#[derive(Debug)]
+struct Registration {
+    params: RegisterParams,
+    call_id: String,
+    from_tag: String,
+    cseq: u32,
+    auth_attempts: u32,
+    refresh_at: Option<Instant>,
+    tx: Option<TxKey>,
+    expires: u32,
+}
+
+/// The Sans-IO SIP endpoint. See the module docs for the run loop.
+#[derive(Debug)]
+pub struct Endpoint {
+    cfg: Config,
+    rng: u64,
+    last_now: Option<Instant>,
+    client_txs: HashMap<TxKey, (ClientTx, Owner)>,
+    server_txs: HashMap<TxKey, (ServerTx, Option<CallHandle>)>,
+    calls: HashMap<CallHandle, Call>,
+    dialogs: HashMap<(String, String), CallHandle>,
+    registrations: HashMap<RegistrationHandle, Registration>,
+    registrar: Option<Registrar>,
+    limiter: RateLimiter,
+    queue: VecDeque<Output>,
+    next_id: u64,
+}
+
+fn header_seconds(v: Option<&str>) -> Option<u32> {
+    v?.split(';').next()?.trim().parse().ok()
+}
+
+impl Endpoint {
+    /// A new endpoint.
+    #[must_use]
+    pub fn new(cfg: Config) -> Self {
+        let registrar = cfg.registrar.clone().map(Registrar::new);
+        let limiter = RateLimiter::new(cfg.invite_rate);
+        let rng = cfg.seed ^ 0x9E37_79B9_7F4A_7C15;
+        Self {
+            cfg,
+            rng,
+            last_now: None,
+            client_txs: HashMap::new(),
+            server_txs: HashMap::new(),
+            calls: HashMap::new(),
+            dialogs: HashMap::new(),
+            registrations: HashMap::new(),
+            registrar,
+            limiter,
+            queue: VecDeque::new(),
+            next_id: 1,
+        }
+    }
+
+    // ----- run loop -------------------------------------------------------
+
+    /// Feeds received bytes. Call for every datagram (or framed TCP message)
+    /// as soon as it arrives, then drain [`Endpoint::poll_output`].
+    ///
+    /// Oversized or unparseable input is dropped; a request whose mandatory
+    /// headers are bad gets 400 when it can be answered at all. Never panics.
+    pub fn handle_input(&mut self, now: Instant, input: Input<'_>) {
+        self.last_now = Some(now);
+        let Input::Datagram {
+            from,
+            to: _,
+            transport,
+            bytes,
+        } = input;
+        if bytes.len() > self.cfg.max_message_size {
+            return;
+        }
+        // Keep-alive CRLFs (RFC 5626 §3.5.1) carry no message.
+        if bytes.iter().all(|b| *b == b'\r' || *b == b'\n') {
+            return;
+        }
+        match Message::parse(bytes) {
+            Ok(Message::Request(req)) => self.on_request(now, req, from, transport),
+            Ok(Message::Response(resp)) => self.on_response(now, resp),
+            Err(_) => {}
+        }
+    }
+
+    /// Fires due timers. Call when the instant of the last
+    /// [`Output::Timeout`] has come (calling early or late is harmless).
+    pub fn handle_timeout(&mut self, now: Instant) {
+        self.last_now = Some(now);
+        let due: Vec<TxKey> = self
+            .client_txs
+            .iter()
+            .filter(|(_, (tx, _))| tx.deadline().is_some_and(|d| d <= now))
+            .map(|(k, _)| k.clone())
+            .collect();
+        for key in due {
+            let Some((tx, owner)) = self.client_txs.get_mut(&key) else {
+                continue;
+            };
+            let owner = *owner;
+            let (peer, transport) = (tx.peer, tx.transport);
+            let actions = tx.on_timeout(now);
+            self.client_actions(now, owner, peer, transport, actions);
+        }
+        let due: Vec<TxKey> = self
+            .server_txs
+            .iter()
+            .filter(|(_, (tx, _))| tx.deadline().is_some_and(|d| d <= now))
+            .map(|(k, _)| k.clone())
+            .collect();
+        for key in due {
+            let Some((tx, owner)) = self.server_txs.get_mut(&key) else {
+                continue;
+            };
+            let owner = *owner;
+            let (peer, transport) = (tx.peer, tx.transport);
+            let actions = tx.on_timeout(now);
+            self.server_actions(now, owner, peer, transport, actions);
+        }
+        self.session_timers(now);
+        self.registration_timers(now);
+        if let Some(reg) = &mut self.registrar {
+            for (aor, contact) in reg.expire(now) {
+                self.queue
+                    .push_back(Output::Event(Event::BindingExpired { aor, contact }));
+            }
+        }
+        self.gc();
+    }
+
+    /// Next output. Call after every `handle_*` and command until it returns
+    /// [`Output::Timeout`], which tells when to call
+    /// [`Endpoint::handle_timeout`]. With no timer pending the timeout is an
+    /// hour ahead of the last known `now`.
+    #[must_use]
+    pub fn poll_output(&mut self) -> Output {
+        if let Some(o) = self.queue.pop_front() {
+            return o;
+        }
+        let fallback = self
+            .last_now
+            .map_or_else(Instant::now, |n| n + Duration::from_secs(3600));
+        Output::Timeout(self.poll_timeout().unwrap_or(fallback))
+    }
+
+    /// The earliest pending timer, if any.
+    #[must_use]
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        let tx = self.client_txs.values().filter_map(|(t, _)| t.deadline());
+        let stx = self.server_txs.values().filter_map(|(t, _)| t.deadline());
+        let calls = self.calls.values().filter_map(|c| {
+            let st = c.session_timer.as_ref()?;
+            [st.refresh_at, st.expire_at].into_iter().flatten().min()
+        });
+        let regs = self
+            .registrations
+            .values()
+            .filter(|r| r.tx.is_none())
+            .filter_map(|r| r.refresh_at);
+        let registrar = self.registrar.as_ref().and_then(Registrar::deadline);
+        tx.chain(stx)
+            .chain(calls)
+            .chain(regs)
+            .chain(registrar)
+            .min()
+    }
+
+    /// Registrar bindings of an AOR (empty without a registrar).
+    #[must_use]
+    pub fn lookup_bindings(&self, aor: &str, now: Instant) -> Vec<Binding> {
+        self.registrar
+            .as_ref()
+            .map(|r| r.lookup(aor, now))
+            .unwrap_or_default()
+    }
+
+    /// Number of live calls (for metrics and tests).
+    #[must_use]
+    pub fn call_count(&self) -> usize {
+        self.calls.len()
+    }
+
+    // ----- UAS commands ----------------------------------------------------
+
+    /// Sends 180 Ringing, or 183 Session Progress with an SDP answer for early
+    /// media when `early_media` is given (RFC 3261 §13.3.1.1, RFC 3960).
+    /// Call after [`Event::IncomingCall`], before the final response.
+    ///
+    /// # Errors
+    /// [`Error::UnknownCall`], [`Error::InvalidState`] after a final response,
+    /// [`Error::Sdp`] when early media cannot be negotiated.
+    pub fn ringing(
+        &mut self,
+        now: Instant,
+        call: CallHandle,
+        early_media: Option<AudioConfig>,
+    ) -> Result<Option<NegotiatedAudio>, Error> {
+        self.last_now = Some(now);
+        self.uas_early(call)?;
+        let (status, neg) = match early_media {
+            Some(audio) => {
+                let neg = self.negotiate_uas(call, audio)?;
+                (183, neg)
+            }
+            None => (180, None),
+        };
+        let mut resp = self.uas_response(call, status)?;
+        if status == 183 {
+            self.attach_local_sdp(call, &mut resp);
+        }
+        self.respond_invite(now, call, &resp);
+        Ok(neg)
+    }
+
+    /// Answers with 200 OK. With an SDP offer in the INVITE the answer is
+    /// negotiated from `audio` (RFC 3264 §6); without one, the 200 carries our
+    /// offer and the answer arrives with the ACK ([`Event::CallConfirmed`]).
+    /// Honours RFC 4028 session timers. Call once, after [`Event::IncomingCall`].
+    ///
+    /// # Errors
+    /// [`Error::Sdp`] with [`sdp::SdpError::NoCommonCodec`] when the offer
+    /// has no codec we accept: the caller then uses `reject(call, 488)`.
+    pub fn answer(
+        &mut self,
+        now: Instant,
+        call: CallHandle,
+        audio: AudioConfig,
+    ) -> Result<Option<NegotiatedAudio>, Error> {
+        self.last_now = Some(now);
+        self.uas_early(call)?;
+        let neg = if self
+            .calls
+            .get(&call)
+            .is_some_and(|c| c.negotiated.is_some())
+        {
+            // Early media already negotiated: the 200 repeats that answer.
+            self.calls.get(&call).and_then(|c| c.negotiated.clone())
+        } else {
+            self.negotiate_uas(call, audio)?
+        };
+        let mut resp = self.uas_response(call, 200)?;
+        self.attach_local_sdp(call, &mut resp);
+        self.add_session_timer_to_answer(now, call, &mut resp);
+        if let Some(c) = self.calls.get_mut(&call) {
+            c.state = CallState::Accepted;
+            c.pending_ack = Some((c.invite_tx.clone(), true));
+        }
+        self.respond_invite(now, call, &resp);
+        Ok(neg)
+    }
+
+    /// Rejects an inbound call with a final status 300–699 (404, 480, 486,
+    /// 488, 603, …). Call instead of `answer`.
+    ///
+    /// # Errors
+    /// [`Error::InvalidStatus`] for a status below 300, [`Error::UnknownCall`],
+    /// [`Error::InvalidState`] after a final response.
+    pub fn reject(&mut self, now: Instant, call: CallHandle, status: u16) -> Result<(), Error> {
+        self.last_now = Some(now);
+        if !(300..=699).contains(&status) {
+            return Err(Error::InvalidStatus(status));
+        }
+        self.uas_early(call)?;
+        let mut resp = self.uas_response(call, status)?;
+        if status == 488 {
+            resp.headers
+                .push("Warning", "304 denwa \"Media type not available\"");
+        }
+        self.respond_invite(now, call, &resp);
+        self.remove_call(call);
+        Ok(())
+    }
+
+    // ----- UAC commands ----------------------------------------------------
+
+    /// Places an outbound call: sends INVITE with an SDP offer built from
+    /// `params.audio` (RFC 3261 §13.2.1). Progress arrives as
+    /// [`Event::CallProgress`], then [`Event::CallAnswered`] or
+    /// [`Event::CallFailed`]. 401/407 are answered once with digest
+    /// credentials (RFC 3261 §22.2, RFC 8760).
+    ///
+    /// # Errors
+    /// [`Error::InvalidUri`] when a URI is not `sip:`/`sips:`/`tel:`.
+    pub fn invite(&mut self, now: Instant, params: InviteParams) -> Result<CallHandle, Error> {
+        self.last_now = Some(now);
+        for u in [&params.to_uri, &params.from_uri] {
+            if crate::headers::uri_parts(u).is_none() {
+                return Err(Error::InvalidUri(u.clone()));
+            }
+        }
+        let call = CallHandle(self.alloc_id());
+        let local_tag = self.random_token();
+        let call_id = format!("{}@denwa", self.random_token());
+        let mut from = NameAddr::new(params.from_uri.clone());
+        from.display = params.from_display.clone();
+        let session_id = self.random() >> 2;
+        let offer = sdp::create_offer(&params.audio, session_id, 1);
+        let dialog = Dialog {
+            call_id,
+            local_tag: local_tag.clone(),
+            remote_tag: None,
+            local_uri: from,
+            remote_uri: NameAddr::new(params.to_uri.clone()),
+            remote_target: params.to_uri.clone(),
+            route_set: Vec::new(),
+            local_seq: 1,
+            remote_seq: None,
+        };
+        let mut req = self.dialog_request(&dialog, Method::Invite, params.transport);
+        req.headers.push("Supported", SUPPORTED);
+        req.headers.push("Allow", ALLOW);
+        req.headers.push("Content-Type", "application/sdp");
+        req.body = offer.to_bytes();
+        let key = Self::key_for(&req, false);
+        self.calls.insert(
+            call,
+            Call {
+                role: Role::Uac,
+                state: CallState::Early,
+                dialog,
+                peer: params.target,
+                transport: params.transport,
+                invite_tx: key.clone(),
+                invite: req.clone(),
+                remote_offer: None,
+                local_audio: Some(params.audio.clone()),
+                local_sdp: Some(offer),
+                negotiated: None,
+                pending_ack: None,
+                credentials: params.credentials.clone(),
+                auth_attempts: 0,
+                cancel_requested: false,
+                cancel_sent: false,
+                ack_bytes: None,
+                session_timer: None,
+                session_request: None,
+            },
+        );
+        self.dialogs.insert(self.dialog_key_local(call), call);
+        self.start_client(
+            now,
+            req,
+            params.target,
+            params.transport,
+            Owner::CallInvite(call),
+        );
+        Ok(call)
+    }
+
+    /// Cancels an outbound call that has no final response yet (RFC 3261
+    /// §9.1). If no provisional response has arrived the CANCEL waits for
+    /// one. The outcome is [`Event::CallFailed`] with 487, or — if the 200
+    /// wins the race — ACK + BYE and [`Event::CallEnded`] with
+    /// [`EndReason::CancelledAfterAnswer`].
+    ///
+    /// # Errors
+    /// [`Error::UnknownCall`]; [`Error::InvalidState`] for inbound or
+    /// established calls (use `reject`/`bye`).
+    pub fn cancel(&mut self, now: Instant, call: CallHandle) -> Result<(), Error> {
+        self.last_now = Some(now);
+        let c = self.calls.get_mut(&call).ok_or(Error::UnknownCall)?;
+        if c.role != Role::Uac || c.state != CallState::Early {
+            return Err(Error::InvalidState(
+                "cancel needs an outbound call without final response",
+            ));
+        }
+        c.cancel_requested = true;
+        let proceeding = self
+            .client_txs
+            .get(&c.invite_tx)
+            .is_some_and(|(tx, _)| tx.is_proceeding());
+        if proceeding {
+            self.send_cancel(now, call);
+        }
+        Ok(())
+    }
+
+    /// Ends an established call with BYE (RFC 3261 §15.1.1). The call is
+    /// gone immediately; no further event is emitted for it. Also valid while
+    /// an inbound call waits for the ACK of our 2xx.
+    ///
+    /// # Errors
+    /// [`Error::UnknownCall`], [`Error::InvalidState`] for early calls (use
+    /// `cancel` or `reject`).
+    pub fn bye(&mut self, now: Instant, call: CallHandle) -> Result<(), Error> {
+        self.last_now = Some(now);
+        let c = self.calls.get(&call).ok_or(Error::UnknownCall)?;
+        if c.state == CallState::Early {
+            return Err(Error::InvalidState("bye needs an answered call"));
+        }
+        self.send_bye(now, call);
+        self.remove_call(call);
+        Ok(())
+    }
+
+    /// Starts (or restarts) registering `params.aor` with a registrar
+    /// (RFC 3261 §10.2). Refreshes run automatically at half the granted
+    /// expiry; see [`Event::Registered`] / [`Event::RegistrationFailed`].
+    pub fn register(&mut self, now: Instant, params: RegisterParams) -> RegistrationHandle {
+        self.last_now = Some(now);
+        let h = RegistrationHandle(self.alloc_id());
+        let reg = Registration {
+            call_id: format!("{}@denwa", self.random_token()),
+            from_tag: self.random_token(),
+            cseq: 0,
+            auth_attempts: 0,
+            refresh_at: None,
+            tx: None,
+            expires: params.expires,
+            params,
+        };
+        self.registrations.insert(h, reg);
+        self.send_register(now, h, None);
+        h
+    }
+
+    /// Removes a registration (REGISTER with `Expires: 0`, §10.2.2).
+    ///
+    /// # Errors
+    /// [`Error::UnknownRegistration`].
+    pub fn unregister(
+        &mut self,
+        now: Instant,
+        registration: RegistrationHandle,
+    ) -> Result<(), Error> {
+        self.last_now = Some(now);
+        let reg = self
+            .registrations
+            .get_mut(&registration)
+            .ok_or(Error::UnknownRegistration)?;
+        reg.expires = 0;
+        reg.refresh_at = None;
+        reg.auth_attempts = 0;
+        self.send_register(now, registration, None);
+        Ok(())
+    }
+
+    // ----- inbound requests --------------------------------------------------
+
+    fn on_request(&mut self, now: Instant, req: Request, from: SocketAddr, transport: Transport) {
+        if let Err(_e) = req.validate() {
+            if req.method != Method::Ack && req.top_via().is_some() {
+                let resp = req.response(400, None);
+                self.send_raw(from, transport, resp.to_bytes());
+            }
+            return;
+        }
+        // validate() guarantees a top Via with a branch.
+        let Some(branch) = req.top_via().and_then(|v| v.branch().map(str::to_owned)) else {
+            return;
+        };
+        let key = TxKey::new(&branch, &req.method, true);
+        if let Some((tx, owner)) = self.server_txs.get_mut(&key) {
+            let owner = *owner;
+            let (peer, tp) = (tx.peer, tx.transport);
+            let actions = tx.on_request(now, req);
+            self.server_actions(now, owner, peer, tp, actions);
+            return;
+        }
+        if req.method == Method::Ack {
+            self.on_2xx_ack(now, req);
+            return;
+        }
+        if req
+            .headers
+            .get("Max-Forwards")
+            .is_some_and(|m| m.trim() == "0")
+        {
+            self.stateless(from, transport, &req, 483);
+            return;
+        }
+        if req.method == Method::Cancel {
+            self.on_cancel(now, req, &branch, from, transport);
+            return;
+        }
+        let in_dialog = req.header_to().is_some_and(|t| t.tag().is_some());
+        if in_dialog {
+            self.on_in_dialog(now, req, key, from, transport);
+            return;
+        }
+        match req.method {
+            Method::Invite => self.on_new_invite(now, req, key, from, transport),
+            Method::Options => {
+                let mut resp = self.local_response(&req, 200);
+                resp.headers.push("Accept", "application/sdp");
+                self.new_server_tx_respond(now, key, req, from, transport, None, &resp);
+            }
+            Method::Register => self.on_register(now, req, key, from, transport),
+            Method::Bye | Method::Update | Method::Info | Method::Prack => {
+                let resp = req.response(481, Some(&self.random_token()));
+                self.new_server_tx_respond(now, key, req, from, transport, None, &resp);
+            }
+            _ => {
+                let mut resp = req.response(405, Some(&self.random_token()));
+                resp.headers.push("Allow", ALLOW);
+                self.new_server_tx_respond(now, key, req, from, transport, None, &resp);
+            }
+        }
+    }
+
+    fn stateless(&mut self, to: SocketAddr, transport: Transport, req: &Request, status: u16) {
+        let tag = self.random_token();
+        let resp = req.response(status, Some(&tag));
+        self.send_raw(to, transport, resp.to_bytes());
+    }
+
+    fn on_new_invite(
+        &mut self,
+        now: Instant,
+        req: Request,
+        key: TxKey,
+        from: SocketAddr,
+        transport: Transport,
+    ) {
+        if let Verdict::Reject { retry_after_s } = self.limiter.check(now, from.ip()) {
+            let mut resp = req.response(503, Some(&self.random_token()));
+            resp.headers.push("Retry-After", retry_after_s.to_string());
+            self.new_server_tx_respond(now, key, req, from, transport, None, &resp);
+            self.queue
+                .push_back(Output::Event(Event::InviteRateLimited {
+                    source: from.ip(),
+                    retry_after_s,
+                }));
+            return;
+        }
+        // RFC 3261 §8.2.2.3: unknown required extensions → 420.
+        let unsupported: Vec<&str> = req
+            .headers
+            .get_all("Require")
+            .into_iter()
+            .filter(|r| !r.eq_ignore_ascii_case("timer"))
+            .collect();
+        if !unsupported.is_empty() {
+            let mut resp = req.response(420, Some(&self.random_token()));
+            resp.headers.push("Unsupported", unsupported.join(", "));
+            self.new_server_tx_respond(now, key, req, from, transport, None, &resp);
+            return;
+        }
+        // RFC 4028 §8.1: too small an interval → 422 with our Min-SE.
+        let se = header_seconds(req.headers.get("Session-Expires"));
+        let min_se = self.cfg.min_se.max(MIN_SE_FLOOR);
+        if se.is_some_and(|s| s < min_se) {
+            let mut resp = req.response(422, Some(&self.random_token()));
+            resp.headers.push("Min-SE", min_se.to_string());
+            self.new_server_tx_respond(now, key, req, from, transport, None, &resp);
+            return;
+        }
+        let contact = req
+            .headers
+            .get_all("Contact")
+            .first()
+            .and_then(|c| NameAddr::parse(c));
+        let (Some(from_h), Some(to_h), Some(contact), Some(cseq), Some(call_id)) = (
+            req.header_from(),
+            req.header_to(),
+            contact,
+            req.cseq(),
+            req.call_id().map(str::to_owned),
+        ) else {
+            let resp = req.response(400, Some(&self.random_token()));
+            self.new_server_tx_respond(now, key, req, from, transport, None, &resp);
+            return;
+        };
+        let offer = if req.body.is_empty() {
+            None
+        } else {
+            match SessionDescription::parse(&req.body) {
+                Ok(o) => Some(o),
+                Err(_) => {
+                    let resp = req.response(400, Some(&self.random_token()));
+                    self.new_server_tx_respond(now, key, req, from, transport, None, &resp);
+                    return;
+                }
+            }
+        };
+        let call = CallHandle(self.alloc_id());
+        let local_tag = self.random_token();
+        let session_request = se.map(|s| {
+            let refresher = req
+                .headers
+                .get("Session-Expires")
+                .and_then(|v| {
+                    NameAddr::parse(&format!(
+                        "<sip:x>;{}",
+                        v.split_once(';').map_or("", |p| p.1)
+                    ))
+                })
+                .and_then(|n| n.param("refresher").map(str::to_ascii_lowercase));
+            (s, refresher, supports_timer(&req))
+        });
+        let dialog = Dialog {
+            call_id,
+            local_tag,
+            remote_tag: from_h.tag().map(str::to_owned),
+            local_uri: NameAddr {
+                params: Vec::new(),
+                ..to_h.clone()
+            },
+            remote_uri: NameAddr {
+                params: Vec::new(),
+                ..from_h.clone()
+            },
+            remote_target: contact.uri,
+            route_set: req
+                .headers
+                .get_all("Record-Route")
+                .into_iter()
+                .map(str::to_owned)
+                .collect(),
+            local_seq: 1,
+            remote_seq: Some(cseq.seq),
+        };
+        self.calls.insert(
+            call,
+            Call {
+                role: Role::Uas,
+                state: CallState::Early,
+                dialog,
+                peer: from,
+                transport,
+                invite_tx: key.clone(),
+                invite: req.clone(),
+                remote_offer: offer.clone(),
+                local_audio: None,
+                local_sdp: None,
+                negotiated: None,
+                pending_ack: None,
+                credentials: None,
+                auth_attempts: 0,
+                cancel_requested: false,
+                cancel_sent: false,
+                ack_bytes: None,
+                session_timer: None,
+                session_request: session_request
+                    .or_else(|| supports_timer(&req).then_some((0, None, true))),
+            },
+        );
+        self.dialogs.insert(self.dialog_key_local(call), call);
+        let trying = req.response(100, None);
+        let request_uri = req.uri.clone();
+        self.new_server_tx_respond(now, key, req, from, transport, Some(call), &trying);
+        self.queue.push_back(Output::Event(Event::IncomingCall {
+            call,
+            from: from_h,
+            to: to_h,
+            request_uri,
+            offer,
+            source: from,
+        }));
+    }
+
+    fn on_cancel(
+        &mut self,
+        now: Instant,
+        req: Request,
+        branch: &str,
+        from: SocketAddr,
+        transport: Transport,
+    ) {
+        let key = TxKey::new(branch, &Method::Cancel, true);
+        let invite_key = TxKey::new(branch, &Method::Invite, true);
+        let Some((itx, owner)) = self.server_txs.get(&invite_key) else {
+            // §9.2: no matching transaction → 481.
+            let resp = req.response(481, Some(&self.random_token()));
+            self.new_server_tx_respond(now, key, req, from, transport, None, &resp);
+            return;
+        };
+        let (finalised, owner) = (itx.has_final(), *owner);
+        let tag = owner
+            .and_then(|c| self.calls.get(&c))
+            .map(|c| c.dialog.local_tag.clone())
+            .unwrap_or_else(|| self.random_token());
+        let ok = req.response(200, Some(&tag));
+        self.new_server_tx_respond(now, key, req, from, transport, None, &ok);
+        if finalised {
+            return; // CANCEL lost the race with our final response: no effect.
+        }
+        if let Some(call) = owner {
+            if let Ok(resp) = self.uas_response(call, 487) {
+                self.respond_invite(now, call, &resp);
+            }
+            self.remove_call(call);
+            self.queue
+                .push_back(Output::Event(Event::CallCancelled { call }));
+        }
+    }
+
+    fn on_register(
+        &mut self,
+        now: Instant,
+        req: Request,
+        key: TxKey,
+        from: SocketAddr,
+        transport: Transport,
+    ) {
+        let nonce = format!("{:016x}{:016x}", self.random(), self.random());
+        let tag = self.random_token();
+        let Some(reg) = &mut self.registrar else {
+            let mut resp = req.response(405, Some(&tag));
+            resp.headers.push("Allow", ALLOW);
+            self.new_server_tx_respond(now, key, req, from, transport, None, &resp);
+            return;
+        };
+        let (resp, outcome) = reg.handle(now, &req, from, transport, nonce, &tag);
+        self.new_server_tx_respond(now, key, req, from, transport, None, &resp);
+        if let RegisterOutcome::Updated { aor, bindings } = outcome {
+            self.queue
+                .push_back(Output::Event(Event::BindingsChanged { aor, bindings }));
+        }
+    }
+
+    fn on_in_dialog(
+        &mut self,
+        now: Instant,
+        req: Request,
+        key: TxKey,
+        from: SocketAddr,
+        transport: Transport,
+    ) {
+        let local_tag = req
+            .header_to()
+            .and_then(|t| t.tag().map(str::to_owned))
+            .unwrap_or_default();
+        let dk = (req.call_id().unwrap_or("").to_owned(), local_tag);
+        let Some(&call) = self.dialogs.get(&dk) else {
+            // §12.2.2: no dialog → 481 (an OPTIONS keep-alive still gets 200).
+            let status = if req.method == Method::Options {
+                200
+            } else {
+                481
+            };
+            let resp = self.local_response(&req, status);
+            self.new_server_tx_respond(now, key, req, from, transport, None, &resp);
+            return;
+        };
+        let seq = req.cseq().map_or(0, |c| c.seq);
+        if let Some(c) = self.calls.get_mut(&call) {
+            // §12.2.2: lower CSeq than the last one is out of order → 500.
+            if c.dialog.remote_seq.is_some_and(|r| seq <= r) && req.method != Method::Ack {
+                let resp = req.response(500, None);
+                self.new_server_tx_respond(now, key, req, from, transport, Some(call), &resp);
+                return;
+            }
+            c.dialog.remote_seq = Some(seq);
+            if c.dialog.remote_tag.is_none() {
+                c.dialog.remote_tag = req.header_from().and_then(|f| f.tag().map(str::to_owned));
+            }
+        }
+        match req.method {
+            Method::Bye => {
+                let resp = req.response(200, None);
+                self.new_server_tx_respond(now, key, req, from, transport, Some(call), &resp);
+                self.remove_call(call);
+                self.queue.push_back(Output::Event(Event::CallEnded {
+                    call,
+                    reason: EndReason::RemoteBye,
+                }));
+            }
+            Method::Invite | Method::Update => {
+                self.on_session_update(now, call, req, key, from, transport)
+            }
+            Method::Info => {
+                let digit = dtmf_relay_digit(&req);
+                let resp = req.response(200, None);
+                self.new_server_tx_respond(now, key, req, from, transport, Some(call), &resp);
+                if let Some(digit) = digit {
+                    self.queue
+                        .push_back(Output::Event(Event::Dtmf { call, digit }));
+                }
+            }
+            Method::Options => {
+                let resp = self.local_response(&req, 200);
+                self.new_server_tx_respond(now, key, req, from, transport, Some(call), &resp);
+            }
+            _ => {
+                let mut resp = req.response(405, None);
+                resp.headers.push("Allow", ALLOW);
+                self.new_server_tx_respond(now, key, req, from, transport, Some(call), &resp);
+            }
+        }
+    }
+
+    /// re-INVITE (RFC 3261 §14.2) or UPDATE (RFC 3311 §5.2): answered at once
+    /// from the call's audio configuration; also a session refresh (RFC 4028).
+    fn on_session_update(
+        &mut self,
+        now: Instant,
+        call: CallHandle,
+        req: Request,
+        key: TxKey,
+        from: SocketAddr,
+        transport: Transport,
+    ) {
+        let is_invite = req.method == Method::Invite;
+        let Some(c) = self.calls.get(&call) else {
+            return;
+        };
+        let confirmed = c.state == CallState::Confirmed;
+        let pending = c.pending_ack.is_some();
+        if is_invite && (!confirmed || pending) {
+            // §14.2: an INVITE while one is in progress → 491 (500 when ours is UAS-side pending).
+            let resp = req.response(if pending { 500 } else { 491 }, None);
+            self.new_server_tx_respond(now, key, req, from, transport, Some(call), &resp);
+            return;
+        }
+        if let Some(contact) = req
+            .headers
+            .get_all("Contact")
+            .first()
+            .and_then(|v| NameAddr::parse(v))
+            && let Some(c) = self.calls.get_mut(&call)
+        {
+            c.dialog.remote_target = contact.uri;
+        }
+        let mut modified = None;
+        let mut resp = req.response(200, None);
+        if !req.body.is_empty() {
+            let parsed = SessionDescription::parse(&req.body);
+            let Some(c) = self.calls.get_mut(&call) else {
+                return;
+            };
+            let result = match (&parsed, &c.local_audio) {
+                (Ok(offer), Some(audio)) => {
+                    let (sid, ver) = c
+                        .local_sdp
+                        .as_ref()
+                        .map_or((1, 1), |s| (s.session_id, s.session_version + 1));
+                    sdp::answer_offer(offer, audio, sid, ver).map_err(Some)
+                }
+                (Err(_), _) => Err(None),
+                (Ok(_), None) => Err(Some(sdp::SdpError::NoCommonCodec)),
+            };
+            match result {
+                Ok((answer, neg)) => {
+                    // RFC 3264 §8: keep the version if nothing changed.
+                    let answer = match &c.local_sdp {
+                        Some(old) if same_session(old, &answer) => old.clone(),
+                        _ => answer,
+                    };
+                    resp.headers.push("Content-Type", "application/sdp");
+                    resp.body = answer.to_bytes();
+                    c.local_sdp = Some(answer);
+                    c.remote_offer = parsed.ok();
+                    c.negotiated = Some(neg.clone());
+                    modified = Some(neg);
+                }
+                Err(e) => {
+                    // 488 keeps the old session (RFC 3261 §14.2); garbage → 400.
+                    let status = if e.is_some() { 488 } else { 400 };
+                    let resp = req.response(status, None);
+                    self.new_server_tx_respond(now, key, req, from, transport, Some(call), &resp);
+                    return;
+                }
+            }
+        } else if is_invite && let Some(c) = self.calls.get(&call) {
+            // Offerless re-INVITE: our 2xx carries an offer, the ACK the answer.
+            if let Some(sd) = &c.local_sdp {
+                resp.headers.push("Content-Type", "application/sdp");
+                resp.body = sd.to_bytes();
+            }
+        }
+        self.add_contact(&mut resp);
+        resp.headers.push("Allow", ALLOW);
+        resp.headers.push("Supported", SUPPORTED);
+        // RFC 4028 §10: any successful refresh restarts the timer.
+        let se = header_seconds(req.headers.get("Session-Expires"));
+        self.refresh_session_timer(now, call, se, &mut resp);
+        if is_invite && let Some(c) = self.calls.get_mut(&call) {
+            c.pending_ack = Some((key.clone(), false));
+        }
+        self.new_server_tx_respond(now, key, req, from, transport, Some(call), &resp);
+        if let Some(audio) = modified {
+            self.queue
+                .push_back(Output::Event(Event::SessionModified { call, audio }));
+        }
+    }
+
+    fn on_2xx_ack(&mut self, now: Instant, req: Request) {
+        let local_tag = req
+            .header_to()
+            .and_then(|t| t.tag().map(str::to_owned))
+            .unwrap_or_default();
+        let dk = (req.call_id().unwrap_or("").to_owned(), local_tag);
+        let Some(&call) = self.dialogs.get(&dk) else {
+            return;
+        };
+        let Some(c) = self.calls.get_mut(&call) else {
+            return;
+        };
+        let Some((tx_key, initial)) = c.pending_ack.take() else {
+            return;
+        };
+        let ack_seq = req.cseq().map_or(0, |s| s.seq);
+        let invite_seq = self
+            .server_txs
+            .get(&tx_key)
+            .and_then(|(tx, _)| tx.request.cseq())
+            .map_or(ack_seq, |s| s.seq);
+        if ack_seq != invite_seq {
+            c.pending_ack = Some((tx_key, initial));
+            return;
+        }
+        if let Some((tx, _)) = self.server_txs.get_mut(&tx_key) {
+            tx.on_2xx_ack();
+        }
+        let mut audio = None;
+        if !req.body.is_empty()
+            && let (Ok(answer), Some(local)) =
+                (SessionDescription::parse(&req.body), &c.local_audio)
+            && let Ok(neg) = sdp::process_answer(&answer, local)
+        {
+            c.negotiated = Some(neg.clone());
+            audio = Some(neg);
+        }
+        if initial {
+            c.state = CallState::Confirmed;
+            self.start_session_timer(now, call);
+            self.queue
+                .push_back(Output::Event(Event::CallConfirmed { call, audio }));
+        } else if let Some(audio) = audio {
+            self.queue
+                .push_back(Output::Event(Event::SessionModified { call, audio }));
+        }
+    }
+
+    // ----- inbound responses -------------------------------------------------
+
+    fn on_response(&mut self, now: Instant, resp: Response) {
+        let (Some(via), Some(cseq)) = (resp.top_via(), resp.cseq()) else {
+            return;
+        };
+        let Some(branch) = via.branch() else { return };
+        let key = TxKey::new(branch, &cseq.method, false);
+        let Some((tx, owner)) = self.client_txs.get_mut(&key) else {
+            return;
+        };
+        let owner = *owner;
+        let (peer, transport) = (tx.peer, tx.transport);
+        let actions = tx.on_response(now, resp);
+        self.client_actions(now, owner, peer, transport, actions);
+        self.gc();
+    }
+
+    fn client_actions(
+        &mut self,
+        now: Instant,
+        owner: Owner,
+        peer: SocketAddr,
+        transport: Transport,
+        actions: Vec<TxAction>,
+    ) {
+        for a in actions {
+            match a {
+                TxAction::Send(bytes) => self.send_raw(peer, transport, bytes),
+                TxAction::Deliver(resp) => self.deliver(now, owner, resp),
+                TxAction::Timeout => {
+                    let mut resp = Response {
+                        status: 408,
+                        reason: "Request Timeout".into(),
+                        headers: crate::message::Headers::new(),
+                        body: Vec::new(),
+                    };
+                    resp.headers.push("X-Denwa-Local", "timeout");
+                    self.deliver(now, owner, resp);
+                }
+                TxAction::AckReceived(_) => {}
+            }
+        }
+    }
+
+    fn server_actions(
+        &mut self,
+        now: Instant,
+        owner: Option<CallHandle>,
+        peer: SocketAddr,
+        transport: Transport,
+        actions: Vec<TxAction>,
+    ) {
+        for a in actions {
+            match a {
+                TxAction::Send(bytes) => self.send_raw(peer, transport, bytes),
+                TxAction::AckReceived(ack) => self.on_2xx_ack(now, ack),
+                TxAction::Timeout => {
+                    // Timer H: for a 2xx this is the §13.3.1.4 give-up.
+                    let Some(call) = owner else { continue };
+                    let waiting = self
+                        .calls
+                        .get(&call)
+                        .is_some_and(|c| c.pending_ack.is_some());
+                    if waiting {
+                        self.send_bye(now, call);
+                        self.remove_call(call);
+                        self.queue.push_back(Output::Event(Event::CallEnded {
+                            call,
+                            reason: EndReason::AckTimeout,
+                        }));
+                    }
+                }
+                TxAction::Deliver(_) => {}
+            }
+        }
+    }
+
+    fn deliver(&mut self, now: Instant, owner: Owner, resp: Response) {
+        match owner {
+            Owner::CallInvite(call) => self.on_invite_response(now, call, resp),
+            Owner::CallRequest(call) => {
+                // §12.2.1.2: 481/408 to an in-dialog request ends the dialog.
+                if matches!(resp.status, 408 | 481) && self.calls.contains_key(&call) {
+                    self.remove_call(call);
+                    self.queue.push_back(Output::Event(Event::CallEnded {
+                        call,
+                        reason: EndReason::DialogLost,
+                    }));
+                }
+            }
+            Owner::Registration(h) => self.on_register_response(now, h, resp),
+        }
+    }
+
+    fn on_invite_response(&mut self, now: Instant, call: CallHandle, resp: Response) {
+        let Some(c) = self.calls.get_mut(&call) else {
+            return;
+        };
+        let status = resp.status;
+        if status < 200 {
+            if status == 100 {
+                // fall through to the pending-CANCEL check only
+            } else {
+                if c.dialog.remote_tag.is_none() {
+                    c.dialog.remote_tag = to_tag_of(&resp);
+                }
+                let early_media = if resp.body.is_empty() {
+                    None
+                } else {
+                    let local = c.local_audio.clone();
+                    SessionDescription::parse(&resp.body)
+                        .ok()
+                        .and_then(|a| sdp::process_answer(&a, local.as_ref()?).ok())
+                };
+                if early_media.is_some() {
+                    c.negotiated.clone_from(&early_media);
+                }
+                self.queue.push_back(Output::Event(Event::CallProgress {
+                    call,
+                    status,
+                    early_media,
+                }));
+            }
+            let cancel_now = self
+                .calls
+                .get(&call)
+                .is_some_and(|c| c.cancel_requested && !c.cancel_sent);
+            if cancel_now {
+                self.send_cancel(now, call);
+            }
+            return;
+        }
+        if status < 300 {
+            self.on_invite_2xx(now, call, resp);
+            return;
+        }
+        if matches!(status, 401 | 407) && c.state == CallState::Early && !c.cancel_requested {
+            let header = if status == 401 {
+                "WWW-Authenticate"
+            } else {
+                "Proxy-Authenticate"
+            };
+            let challenge = Challenge::best(resp.headers.get_all(header));
+            if let (Some(ch), Some((user, pass))) = (challenge, c.credentials.clone())
+                && c.auth_attempts < 2
+                && (c.auth_attempts == 0 || ch.stale)
+            {
+                c.auth_attempts += 1;
+                let cnonce = format!("{:016x}", self.random());
+                let Some(c) = self.calls.get_mut(&call) else {
+                    return;
+                };
+                let mut req = c.invite.clone();
+                let creds = ch.authorize(&user, &pass, "INVITE", &req.uri, &cnonce, 1);
+                let auth_header = if status == 401 {
+                    "Authorization"
+                } else {
+                    "Proxy-Authorization"
+                };
+                req.headers.set(auth_header, creds.to_header());
+                c.dialog.local_seq += 1;
+                let seq = c.dialog.local_seq;
+                req.headers.set(
+                    "CSeq",
+                    CSeq {
+                        seq,
+                        method: Method::Invite,
+                    }
+                    .to_string(),
+                );
+                let (peer, transport) = (c.peer, c.transport);
+                let via = self.new_via(transport);
+                req.headers.set("Via", via);
+                let key = Self::key_for(&req, false);
+                if let Some(c) = self.calls.get_mut(&call) {
+                    c.invite_tx = key;
+                    c.invite = req.clone();
+                }
+                self.start_client(now, req, peer, transport, Owner::CallInvite(call));
+                return;
+            }
+        }
+        if c.state == CallState::Early {
+            self.remove_call(call);
+            self.queue
+                .push_back(Output::Event(Event::CallFailed { call, status }));
+        }
+    }
+
+    fn on_invite_2xx(&mut self, now: Instant, call: CallHandle, resp: Response) {
+        let Some(c) = self.calls.get_mut(&call) else {
+            return;
+        };
+        if c.state == CallState::Confirmed {
+            // §13.2.2.4: a retransmitted 2xx gets the same ACK again.
+            if let Some(ack) = c.ack_bytes.clone() {
+                let (peer, tp) = (c.peer, c.transport);
+                self.send_raw(peer, tp, ack);
+            }
+            return;
+        }
+        let old_key = self.dialog_key_local(call);
+        let Some(c) = self.calls.get_mut(&call) else {
+            return;
+        };
+        c.dialog.remote_tag = to_tag_of(&resp);
+        if let Some(contact) = resp
+            .headers
+            .get_all("Contact")
+            .first()
+            .and_then(|v| NameAddr::parse(v))
+        {
+            c.dialog.remote_target = contact.uri;
+        }
+        // §12.1.2: UAC route set is Record-Route reversed.
+        c.dialog.route_set = resp
+            .headers
+            .get_all("Record-Route")
+            .into_iter()
+            .rev()
+            .map(str::to_owned)
+            .collect();
+        c.state = CallState::Confirmed;
+        let ack = self.build_2xx_ack(call);
+        let Some(c) = self.calls.get_mut(&call) else {
+            return;
+        };
+        let ack_bytes = ack.to_bytes();
+        c.ack_bytes = Some(ack_bytes.clone());
+        let (peer, tp) = (c.peer, c.transport);
+        self.send_raw(peer, tp, ack_bytes);
+        self.dialogs.remove(&old_key);
+        self.dialogs.insert(self.dialog_key_local(call), call);
+        let Some(c) = self.calls.get_mut(&call) else {
+            return;
+        };
+        if c.cancel_requested {
+            self.send_bye(now, call);
+            self.remove_call(call);
+            self.queue.push_back(Output::Event(Event::CallEnded {
+                call,
+                reason: EndReason::CancelledAfterAnswer,
+            }));
+            return;
+        }
+        let neg = SessionDescription::parse(&resp.body)
+            .ok()
+            .and_then(|a| sdp::process_answer(&a, c.local_audio.as_ref()?).ok())
+            .or_else(|| c.negotiated.clone());
+        let Some(audio) = neg else {
+            self.send_bye(now, call);
+            self.remove_call(call);
+            self.queue.push_back(Output::Event(Event::CallEnded {
+                call,
+                reason: EndReason::NoCommonCodec,
+            }));
+            return;
+        };
+        c.negotiated = Some(audio.clone());
+        // RFC 4028 §7.2: the 2xx says who refreshes.
+        if let Some(se) = header_seconds(resp.headers.get("Session-Expires")) {
+            let refresher_uas = resp
+                .headers
+                .get("Session-Expires")
+                .is_some_and(|v| v.to_ascii_lowercase().contains("refresher=uas"));
+            c.session_timer = Some(SessionTimer {
+                interval: se.max(MIN_SE_FLOOR),
+                we_refresh: !refresher_uas,
+                refresh_at: None,
+                expire_at: None,
+            });
+            self.start_session_timer(now, call);
+        }
+        self.queue
+            .push_back(Output::Event(Event::CallAnswered { call, audio }));
+    }
+
+    fn on_register_response(&mut self, now: Instant, h: RegistrationHandle, resp: Response) {
+        let Some(tp) = self.registrations.get(&h).map(|r| r.params.transport) else {
+            return;
+        };
+        let ours = self.contact_uri(tp);
+        let Some(reg) = self.registrations.get_mut(&h) else {
+            return;
+        };
+        let status = resp.status;
+        if status < 200 {
+            return;
+        }
+        reg.tx = None;
+        if status < 300 {
+            reg.auth_attempts = 0;
+            if reg.expires == 0 {
+                self.registrations.remove(&h);
+                return;
+            }
+            // §10.2.4: the granted expiry is on our Contact, else Expires.
+            let granted = resp
+                .headers
+                .get_all("Contact")
+                .into_iter()
+                .filter_map(NameAddr::parse)
+                .find(|c| c.uri == ours)
+                .and_then(|c| c.param("expires").and_then(|e| e.parse().ok()))
+                .or_else(|| header_seconds(resp.headers.get("Expires")))
+                .unwrap_or(reg.expires);
+            let Some(reg) = self.registrations.get_mut(&h) else {
+                return;
+            };
+            reg.refresh_at = Some(now + Duration::from_secs(u64::from(granted.max(2) / 2)));
+            self.queue.push_back(Output::Event(Event::Registered {
+                registration: h,
+                expires: granted,
+            }));
+            return;
+        }
+        if matches!(status, 401 | 407) {
+            let header = if status == 401 {
+                "WWW-Authenticate"
+            } else {
+                "Proxy-Authenticate"
+            };
+            if let (Some(ch), Some(_)) = (
+                Challenge::best(resp.headers.get_all(header)),
+                &reg.params.credentials,
+            ) && reg.auth_attempts < 2
+                && (reg.auth_attempts == 0 || ch.stale)
+            {
+                reg.auth_attempts += 1;
+                self.send_register(now, h, Some((status, ch)));
+                return;
+            }
+        }
+        if status == 423
+            && let Some(min) = header_seconds(resp.headers.get("Min-Expires"))
+            && reg.expires < min
+        {
+            reg.expires = min;
+            self.send_register(now, h, None);
+            return;
+        }
+        reg.auth_attempts = 0;
+        reg.refresh_at = Some(now + Duration::from_secs(60));
+        self.queue
+            .push_back(Output::Event(Event::RegistrationFailed {
+                registration: h,
+                status,
+            }));
+    }
+
+    // ----- timers ------------------------------------------------------------
+
+    fn start_session_timer(&mut self, now: Instant, call: CallHandle) {
+        let Some(st) = self
+            .calls
+            .get_mut(&call)
+            .and_then(|c| c.session_timer.as_mut())
+        else {
+            return;
+        };
+        let interval = Duration::from_secs(u64::from(st.interval));
+        if st.we_refresh {
+            st.refresh_at = Some(now + interval / 2);
+            st.expire_at = None;
+        } else {
+            // RFC 4028 §10: BYE at interval − min(32, interval/3) without refresh.
+            let margin = Duration::from_secs(u64::from((st.interval / 3).min(32)));
+            st.expire_at = Some(now + interval - margin);
+            st.refresh_at = None;
+        }
+    }
+
+    fn session_timers(&mut self, now: Instant) {
+        let mut refresh = Vec::new();
+        let mut expire = Vec::new();
+        for (h, c) in &self.calls {
+            if let Some(st) = &c.session_timer {
+                if st.refresh_at.is_some_and(|t| t <= now) {
+                    refresh.push(*h);
+                }
+                if st.expire_at.is_some_and(|t| t <= now) {
+                    expire.push(*h);
+                }
+            }
+        }
+        for call in refresh {
+            // RFC 4028 §7.4/§9: refresh with UPDATE carrying no SDP (RFC 3311).
+            let Some(c) = self.calls.get_mut(&call) else {
+                continue;
+            };
+            c.dialog.local_seq += 1;
+            let dialog = c.dialog.clone();
+            let (peer, tp) = (c.peer, c.transport);
+            let interval = c
+                .session_timer
+                .as_ref()
+                .map_or(self.cfg.session_expires, |s| s.interval);
+            let refresher = if c.role == Role::Uac { "uac" } else { "uas" };
+            let mut req = self.dialog_request(&dialog, Method::Update, tp);
+            req.headers.push(
+                "Session-Expires",
+                format!("{interval};refresher={refresher}"),
+            );
+            req.headers.push("Supported", SUPPORTED);
+            self.start_client(now, req, peer, tp, Owner::CallRequest(call));
+            self.start_session_timer(now, call);
+        }
+        for call in expire {
+            self.send_bye(now, call);
+            self.remove_call(call);
+            self.queue.push_back(Output::Event(Event::CallEnded {
+                call,
+                reason: EndReason::SessionExpired,
+            }));
+        }
+    }
+
+    fn registration_timers(&mut self, now: Instant) {
+        let due: Vec<RegistrationHandle> = self
+            .registrations
+            .iter()
+            .filter(|(_, r)| r.tx.is_none() && r.refresh_at.is_some_and(|t| t <= now))
+            .map(|(h, _)| *h)
+            .collect();
+        for h in due {
+            if let Some(r) = self.registrations.get_mut(&h) {
+                r.refresh_at = None;
+            }
+            self.send_register(now, h, None);
+        }
+    }
+
+    // ----- helpers -----------------------------------------------------------
+
+    fn alloc_id(&mut self) -> u64 {
+        let id = self.next_id;
+        self.next_id += 1;
+        id
+    }
+
+    /// splitmix64.
+    fn random(&mut self) -> u64 {
+        self.rng = self.rng.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.rng;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    fn random_token(&mut self) -> String {
+        format!("{:012x}", self.random() & 0xFFFF_FFFF_FFFF)
+    }
+
+    fn new_via(&mut self, transport: Transport) -> String {
+        let branch = format!("z9hG4bK{:016x}", self.random());
+        Via {
+            transport: transport.as_str().into(),
+            sent_by: self.cfg.local_addr.to_string(),
+            params: vec![("branch".into(), Some(branch)), ("rport".into(), None)],
+        }
+        .to_string()
+    }
+
+    fn contact_uri(&self, transport: Transport) -> String {
+        let tp = if transport == Transport::Tcp {
+            ";transport=tcp"
+        } else {
+            ""
+        };
+        format!("sip:{}@{}{tp}", self.cfg.contact_user, self.cfg.local_addr)
+    }
+
+    fn add_contact(&self, resp: &mut Response) {
+        let tp = if resp
+            .top_via()
+            .is_some_and(|v| v.transport.eq_ignore_ascii_case("TCP"))
+        {
+            Transport::Tcp
+        } else {
+            Transport::Udp
+        };
+        resp.headers
+            .push("Contact", format!("<{}>", self.contact_uri(tp)));
+    }
+
+    fn key_for(req: &Request, server: bool) -> TxKey {
+        let branch = req
+            .top_via()
+            .and_then(|v| v.branch().map(str::to_owned))
+            .unwrap_or_default();
+        TxKey::new(&branch, &req.method, server)
+    }
+
+    fn dialog_key_local(&self, call: CallHandle) -> (String, String) {
+        self.calls
+            .get(&call)
+            .map(|c| (c.dialog.call_id.clone(), c.dialog.local_tag.clone()))
+            .unwrap_or_default()
+    }
+
+    /// A request within (or creating) a dialog, RFC 3261 §12.2.1.1 / §8.1.1.
+    fn dialog_request(&mut self, d: &Dialog, method: Method, transport: Transport) -> Request {
+        let mut req = Request {
+            method: method.clone(),
+            uri: d.remote_target.clone(),
+            headers: crate::message::Headers::new(),
+            body: Vec::new(),
+        };
+        let via = self.new_via(transport);
+        req.headers.push("Via", via);
+        for r in &d.route_set {
+            req.headers.push("Route", r.clone());
+        }
+        req.headers.push("Max-Forwards", "70");
+        let mut from = d.local_uri.clone();
+        from.set_param("tag", Some(&d.local_tag));
+        req.headers.push("From", from.to_string());
+        let mut to = d.remote_uri.clone();
+        if let Some(t) = &d.remote_tag {
+            to.set_param("tag", Some(t));
+        }
+        req.headers.push("To", to.to_string());
+        req.headers.push("Call-ID", d.call_id.clone());
+        req.headers.push(
+            "CSeq",
+            CSeq {
+                seq: d.local_seq,
+                method,
+            }
+            .to_string(),
+        );
+        if matches!(req.method, Method::Invite | Method::Update) {
+            req.headers
+                .push("Contact", format!("<{}>", self.contact_uri(transport)));
+        }
+        req.headers.push("User-Agent", self.cfg.user_agent.clone());
+        req
+    }
+
+    /// The ACK for a 2xx (RFC 3261 §13.2.2.4): new branch, INVITE's CSeq number.
+    fn build_2xx_ack(&mut self, call: CallHandle) -> Request {
+        let Some(c) = self.calls.get(&call) else {
+            return Request {
+                method: Method::Ack,
+                uri: String::new(),
+                headers: crate::message::Headers::new(),
+                body: Vec::new(),
+            };
+        };
+        let mut d = c.dialog.clone();
+        d.local_seq = c.invite.cseq().map_or(d.local_seq, |s| s.seq);
+        let tp = c.transport;
+        self.dialog_request(&d, Method::Ack, tp)
+    }
+
+    fn start_client(
+        &mut self,
+        now: Instant,
+        req: Request,
+        peer: SocketAddr,
+        transport: Transport,
+        owner: Owner,
+    ) {
+        let key = Self::key_for(&req, false);
+        let (tx, bytes) = ClientTx::start(now, req, peer, transport, self.cfg.timers);
+        self.client_txs.insert(key, (tx, owner));
+        self.send_raw(peer, transport, bytes);
+    }
+
+    fn send_raw(&mut self, to: SocketAddr, transport: Transport, bytes: Vec<u8>) {
+        self.queue.push_back(Output::Transmit(Transmit {
+            to,
+            transport,
+            bytes,
+        }));
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn new_server_tx_respond(
+        &mut self,
+        now: Instant,
+        key: TxKey,
+        req: Request,
+        from: SocketAddr,
+        transport: Transport,
+        owner: Option<CallHandle>,
+        resp: &Response,
+    ) {
+        let mut tx = ServerTx::new(req, from, transport, self.cfg.timers);
+        let actions = tx.respond(now, resp);
+        self.server_txs.insert(key, (tx, owner));
+        self.server_actions(now, owner, from, transport, actions);
+    }
+
+    fn local_response(&mut self, req: &Request, status: u16) -> Response {
+        let tag = self.random_token();
+        let mut resp = req.response(status, Some(&tag));
+        resp.headers.push("Allow", ALLOW);
+        resp.headers.push("Supported", SUPPORTED);
+        resp.headers.push("Server", self.cfg.user_agent.clone());
+        resp
+    }
+
+    fn uas_early(&self, call: CallHandle) -> Result<&Call, Error> {
+        let c = self.calls.get(&call).ok_or(Error::UnknownCall)?;
+        if c.role != Role::Uas || c.state != CallState::Early {
+            return Err(Error::InvalidState("the call already has a final response"));
+        }
+        Ok(c)
+    }
+
+    fn uas_response(&self, call: CallHandle, status: u16) -> Result<Response, Error> {
+        let c = self.calls.get(&call).ok_or(Error::UnknownCall)?;
+        let mut resp = c.invite.response(status, Some(&c.dialog.local_tag));
+        if (101..300).contains(&status) {
+            // §12.1.1: dialog-forming responses copy Record-Route and add Contact.
+            for rr in c.invite.headers.get_all("Record-Route") {
+                resp.headers.push("Record-Route", rr);
+            }
+            self.add_contact(&mut resp);
+        }
+        if status >= 200 {
+            resp.headers.push("Allow", ALLOW);
+            resp.headers.push("Supported", SUPPORTED);
+        }
+        resp.headers.push("Server", self.cfg.user_agent.clone());
+        Ok(resp)
+    }
+
+    fn negotiate_uas(
+        &mut self,
+        call: CallHandle,
+        audio: AudioConfig,
+    ) -> Result<Option<NegotiatedAudio>, Error> {
+        let session_id = self.random() >> 2;
+        let c = self.calls.get_mut(&call).ok_or(Error::UnknownCall)?;
+        match &c.remote_offer {
+            Some(offer) => {
+                let (answer, neg) = sdp::answer_offer(offer, &audio, session_id, 1)?;
+                c.local_sdp = Some(answer);
+                c.negotiated = Some(neg.clone());
+                c.local_audio = Some(audio);
+                Ok(Some(neg))
+            }
+            None => {
+                c.local_sdp = Some(sdp::create_offer(&audio, session_id, 1));
+                c.local_audio = Some(audio);
+                Ok(None)
+            }
+        }
+    }
+
+    fn attach_local_sdp(&self, call: CallHandle, resp: &mut Response) {
+        if let Some(sd) = self.calls.get(&call).and_then(|c| c.local_sdp.as_ref()) {
+            resp.headers.push("Content-Type", "application/sdp");
+            resp.body = sd.to_bytes();
+        }
+    }
+
+    /// RFC 4028 §9: decide the interval and refresher for the 2xx.
+    fn add_session_timer_to_answer(
+        &mut self,
+        _now: Instant,
+        call: CallHandle,
+        resp: &mut Response,
+    ) {
+        let cfg_se = self
+            .cfg
+            .session_expires
+            .max(self.cfg.min_se)
+            .max(MIN_SE_FLOOR);
+        let Some(c) = self.calls.get_mut(&call) else {
+            return;
+        };
+        let Some((asked, refresher, uac_supports)) = c.session_request.clone() else {
+            return;
+        };
+        let interval = if asked == 0 {
+            cfg_se
+        } else {
+            asked.min(cfg_se)
+        };
+        // Prefer the caller to refresh; honour an explicit choice.
+        let we_refresh = match refresher.as_deref() {
+            Some("uas") => true,
+            Some(_) => false,
+            None => !uac_supports,
+        };
+        let r = if we_refresh { "uas" } else { "uac" };
+        resp.headers
+            .push("Session-Expires", format!("{interval};refresher={r}"));
+        if uac_supports {
+            resp.headers.push("Require", "timer");
+        }
+        c.session_timer = Some(SessionTimer {
+            interval,
+            we_refresh,
+            refresh_at: None,
+            expire_at: None,
+        });
+    }
+
+    fn refresh_session_timer(
+        &mut self,
+        now: Instant,
+        call: CallHandle,
+        se: Option<u32>,
+        resp: &mut Response,
+    ) {
+        let Some(st) = self
+            .calls
+            .get_mut(&call)
+            .and_then(|c| c.session_timer.as_mut())
+        else {
+            return;
+        };
+        if let Some(se) = se {
+            st.interval = se.max(MIN_SE_FLOOR);
+        }
+        let r = if st.we_refresh { "uas" } else { "uac" };
+        resp.headers
+            .push("Session-Expires", format!("{};refresher={r}", st.interval));
+        self.start_session_timer(now, call);
+    }
+
+    fn respond_invite(&mut self, now: Instant, call: CallHandle, resp: &Response) {
+        let Some(c) = self.calls.get(&call) else {
+            return;
+        };
+        let key = c.invite_tx.clone();
+        let Some((tx, owner)) = self.server_txs.get_mut(&key) else {
+            return;
+        };
+        let owner = *owner;
+        let (peer, tp) = (tx.peer, tx.transport);
+        let actions = tx.respond(now, resp);
+        self.server_actions(now, owner, peer, tp, actions);
+    }
+
+    fn send_cancel(&mut self, now: Instant, call: CallHandle) {
+        let Some(c) = self.calls.get_mut(&call) else {
+            return;
+        };
+        c.cancel_sent = true;
+        // §9.1: same Request-URI, Call-ID, From, To, CSeq number and top Via as the INVITE.
+        let inv = &c.invite;
+        let mut req = Request {
+            method: Method::Cancel,
+            uri: inv.uri.clone(),
+            headers: crate::message::Headers::new(),
+            body: Vec::new(),
+        };
+        if let Some(v) = inv.headers.get_all("Via").first() {
+            req.headers.push("Via", *v);
+        }
+        for r in inv.headers.get_all("Route") {
+            req.headers.push("Route", r);
+        }
+        req.headers.push("Max-Forwards", "70");
+        for h in ["From", "To", "Call-ID"] {
+            if let Some(v) = inv.headers.get(h) {
+                req.headers.push(h, v);
+            }
+        }
+        let seq = inv.cseq().map_or(1, |s| s.seq);
+        req.headers.push(
+            "CSeq",
+            CSeq {
+                seq,
+                method: Method::Cancel,
+            }
+            .to_string(),
+        );
+        let (peer, tp) = (c.peer, c.transport);
+        self.start_client(now, req, peer, tp, Owner::CallRequest(call));
+    }
+
+    fn send_bye(&mut self, now: Instant, call: CallHandle) {
+        let Some(c) = self.calls.get_mut(&call) else {
+            return;
+        };
+        c.dialog.local_seq += 1;
+        let d = c.dialog.clone();
+        let (peer, tp) = (c.peer, c.transport);
+        let req = self.dialog_request(&d, Method::Bye, tp);
+        self.start_client(now, req, peer, tp, Owner::CallRequest(call));
+    }
+
+    fn send_register(
+        &mut self,
+        now: Instant,
+        h: RegistrationHandle,
+        challenge: Option<(u16, Challenge)>,
+    ) {
+        let cnonce = format!("{:016x}", self.random());
+        let via = {
+            let tp = self
+                .registrations
+                .get(&h)
+                .map_or(Transport::Udp, |r| r.params.transport);
+            self.new_via(tp)
+        };
+        let ua = self.cfg.user_agent.clone();
+        let Some(tp) = self.registrations.get(&h).map(|r| r.params.transport) else {
+            return;
+        };
+        let contact = self.contact_uri(tp);
+        let Some(reg) = self.registrations.get_mut(&h) else {
+            return;
+        };
+        reg.cseq += 1;
+        let p = &reg.params;
+        let mut req = Request {
+            method: Method::Register,
+            uri: p.registrar_uri.clone(),
+            headers: crate::message::Headers::new(),
+            body: Vec::new(),
+        };
+        req.headers.push("Via", via);
+        req.headers.push("Max-Forwards", "70");
+        req.headers
+            .push("From", format!("<{}>;tag={}", p.aor, reg.from_tag));
+        req.headers.push("To", format!("<{}>", p.aor));
+        req.headers.push("Call-ID", reg.call_id.clone());
+        req.headers.push(
+            "CSeq",
+            CSeq {
+                seq: reg.cseq,
+                method: Method::Register,
+            }
+            .to_string(),
+        );
+        req.headers.push("Contact", format!("<{contact}>"));
+        req.headers.push("Expires", reg.expires.to_string());
+        req.headers.push("User-Agent", ua);
+        if let (Some((status, ch)), Some((user, pass))) = (challenge, &p.credentials) {
+            let creds = ch.authorize(user, pass, "REGISTER", &p.registrar_uri, &cnonce, 1);
+            let name = if status == 401 {
+                "Authorization"
+            } else {
+                "Proxy-Authorization"
+            };
+            req.headers.push(name, creds.to_header());
+        }
+        let (peer, tp) = (p.registrar, p.transport);
+        let key = Self::key_for(&req, false);
+        reg.tx = Some(key);
+        self.start_client(now, req, peer, tp, Owner::Registration(h));
+    }
+
+    fn remove_call(&mut self, call: CallHandle) {
+        if let Some(c) = self.calls.remove(&call) {
+            self.dialogs.remove(&(c.dialog.call_id, c.dialog.local_tag));
+        }
+    }
+
+    /// Drops terminated transactions.
+    fn gc(&mut self) {
+        self.client_txs.retain(|_, (tx, _)| !tx.is_terminated());
+        self.server_txs.retain(|_, (tx, _)| !tx.is_terminated());
+        let _ = self
+            .client_txs
+            .values()
+            .filter(|(t, _)| t.awaiting_final())
+            .count();
+    }
+}
+
+fn supports_timer(req: &Request) -> bool {
+    req.headers
+        .get_all("Supported")
+        .into_iter()
+        .chain(req.headers.get_all("Require"))
+        .any(|s| s.eq_ignore_ascii_case("timer"))
+}
+
+/// Two descriptions are the same session if everything but the version matches.
+fn same_session(a: &SessionDescription, b: &SessionDescription) -> bool {
+    let mut b2 = b.clone();
+    b2.session_version = a.session_version;
+    b2.session_id = a.session_id;
+    *a == b2
+}
+
+/// `Signal=5` in an `application/dtmf-relay` INFO body.
+fn dtmf_relay_digit(req: &Request) -> Option<char> {
+    let ct = req.headers.get("Content-Type")?;
+    if !ct.trim().eq_ignore_ascii_case("application/dtmf-relay") {
+        return None;
+    }
+    let body = std::str::from_utf8(&req.body).ok()?;
+    body.lines().find_map(|l| {
+        let (k, v) = l.split_once('=')?;
+        if !k.trim().eq_ignore_ascii_case("Signal") {
+            return None;
+        }
+        let v = v.trim();
+        let mut chars = v.chars();
+        let c = chars.next()?.to_ascii_uppercase();
+        if chars.next().is_some() {
+            return match v {
+                "10" => Some('*'),
+                "11" => Some('#'),
+                _ => None,
+            };
+        }
+        matches!(c, '0'..='9' | '*' | '#' | 'A'..='D').then_some(c)
+    })
+}
