@@ -81,6 +81,9 @@ pub struct JitterBuffer {
     next: Option<u64>,
     /// When buffering: arrival of the first packet.
     buffering_since: Option<Instant>,
+    /// Highest sequence handed out (played, concealed or dropped); survives
+    /// re-buffering so that a late packet never plays after a newer one.
+    last_out: Option<u64>,
     played_mask: u64,
     empty_ticks: u32,
     target_frames: u32,
@@ -113,6 +116,7 @@ impl JitterBuffer {
             slots: vec![slot; SLOTS],
             next: None,
             buffering_since: None,
+            last_out: None,
             played_mask: 0,
             empty_ticks: 0,
             target_frames: Self::MIN_FRAMES,
@@ -141,8 +145,15 @@ impl JitterBuffer {
         self.stats.target = FRAME * self.target_frames;
     }
 
-    /// Forgets everything buffered (call on an SSRC change: a new source starts afresh).
+    /// Forgets everything, including the sequence position. Call when the
+    /// sequence space changes: an SSRC change or a confirmed sender restart.
     pub fn reset(&mut self) {
+        self.rebuffer();
+        self.last_out = None;
+    }
+
+    /// Drops buffered packets and waits for new ones, keeping the position.
+    fn rebuffer(&mut self) {
         for slot in &mut self.slots {
             slot.seq = None;
         }
@@ -168,15 +179,21 @@ impl JitterBuffer {
                 return PushOutcome::Late;
             }
             if seq >= next + SLOTS as u64 {
-                // The sender jumped far ahead (restart, long pause): start over on this packet.
-                self.reset();
+                // The sender jumped far ahead (long pause): start over on this packet.
+                self.rebuffer();
                 self.stats.resyncs += 1;
                 outcome = PushOutcome::Resynced;
             }
-        } else if let Some(lowest) = self.lowest() {
-            if seq + SLOTS as u64 <= lowest || seq >= lowest + SLOTS as u64 {
-                self.reset();
-                outcome = PushOutcome::Resynced;
+        } else {
+            if self.last_out.is_some_and(|last| seq <= last) {
+                self.stats.late += 1;
+                return PushOutcome::Late;
+            }
+            if let Some(lowest) = self.lowest() {
+                if seq + SLOTS as u64 <= lowest || seq >= lowest + SLOTS as u64 {
+                    self.rebuffer();
+                    outcome = PushOutcome::Resynced;
+                }
             }
         }
         let slot = &mut self.slots[(seq % SLOTS as u64) as usize];
@@ -262,6 +279,7 @@ impl JitterBuffer {
             self.ticks_since_drop = 0;
         }
         self.next = Some(next + 1);
+        self.last_out = Some(next);
         self.played_mask <<= 1;
         self.stats.buffered = FRAME * self.span_from(next + 1);
         let idx = (next % SLOTS as u64) as usize;

@@ -605,6 +605,10 @@ impl Room {
         }
         let ext = match l.stats.update(now, header.sequence, header.timestamp) {
             SeqVerdict::Valid(ext) => ext,
+            SeqVerdict::Restarted(ext) => {
+                l.jitter.reset();
+                ext
+            }
             SeqVerdict::Jump => return Ok(()),
         };
         l.jitter.set_jitter(l.stats.jitter_duration());

@@ -106,6 +106,9 @@ pub enum SeqVerdict {
     Valid(u64),
     /// A large jump that may be a sender restart; dropped until confirmed by the next one.
     Jump,
+    /// The sender restarted its sequence (confirmed jump, RFC 3550 A.1): the
+    /// extended numbering started over, so playout state must be reset.
+    Restarted(u64),
 }
 
 impl ReceiveStats {
@@ -164,6 +167,9 @@ impl ReceiveStats {
             // Caller did not reset for an SSRC yet; start from this packet.
             self.init_seq(seq);
             self.ssrc = Some(0);
+            self.received += 1;
+            self.update_jitter(now, rtp_timestamp);
+            return SeqVerdict::Valid(self.extend(seq));
         } else if self.received > 0 || seq != self.max_seq {
             let udelta = seq.wrapping_sub(self.max_seq);
             if udelta < MAX_DROPOUT {
@@ -179,6 +185,10 @@ impl ReceiveStats {
                 // A very large jump. Two sequential packets confirm a restart.
                 if u32::from(seq) == self.bad_seq {
                     self.init_seq(seq);
+                    self.received = 1;
+                    self.transit = None;
+                    self.update_jitter(now, rtp_timestamp);
+                    return SeqVerdict::Restarted(self.extend(seq));
                 } else {
                     self.bad_seq = (u32::from(seq) + 1) & (RTP_SEQ_MOD - 1);
                     return SeqVerdict::Jump;
@@ -520,10 +530,9 @@ mod tests {
         stats.reset_for_ssrc(1, 100);
         assert!(matches!(stats.update(now, 100, 0), SeqVerdict::Valid(100)));
         assert_eq!(stats.update(now, 30_000, 0), SeqVerdict::Jump);
-        assert!(matches!(
-            stats.update(now, 30_001, 0),
-            SeqVerdict::Valid(30_001)
-        ));
+        assert_eq!(stats.update(now, 30_001, 0), SeqVerdict::Restarted(30_001));
+        assert_eq!(stats.update(now, 30_002, 0), SeqVerdict::Valid(30_002));
+        assert_eq!(stats.received(), 2);
     }
 
     #[test]
