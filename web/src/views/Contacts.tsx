@@ -11,7 +11,8 @@ export function Contacts() {
   const { t } = useI18n();
   const c = useConsole();
   const [q, setQ] = useState('');
-  const [list, setList] = useState<Customer[] | null>(null);
+  const [shown, setShown] = useState<{ q: string; list: Customer[] } | null>(null);
+  const list = shown?.list ?? null;
   const [error, setError] = useState<unknown>(null);
   const [adding, setAdding] = useState(false);
   const [busy, setBusy] = useState(false);
@@ -25,7 +26,7 @@ export function Contacts() {
       c.api.customers(c.cid, q, 100).then(
         (r) => {
           if (n === seq.current) {
-            setList(r);
+            setShown({ q: q.trim(), list: r });
             setError(null);
           }
         },
@@ -73,6 +74,7 @@ export function Contacts() {
         <input type="search" data-testid="contacts-search" value={q} onChange={(e) => setQ(e.target.value)} />
       </label>
       <ErrorNote error={error} />
+      <div data-testid="contact-results" data-query={shown?.q} aria-live="polite">
       {list === null ? (
         <p className="muted" role="status">{t('common.loading')}</p>
       ) : list.length === 0 ? (
@@ -92,6 +94,7 @@ export function Contacts() {
           ))}
         </ul>
       )}
+      </div>
     </section>
   );
 }

@@ -1,6 +1,6 @@
 import { useCallback, useEffect, useReducer, useRef, useState, type FormEvent } from 'react';
 import type { ChatDetail, ChatPage, ChatState, ChatSummary, DenwaEvent, Medium } from '../api/types';
-import { defaultFilter, type ChatFilter } from '../api/query';
+import { chatQuery, defaultFilter, type ChatFilter } from '../api/query';
 import { useConsole, useEvents } from '../console';
 import { useI18n } from '../i18n/context';
 import { applyEvent, mergeTimeline, upsertChat, type LiveState } from '../state/reducers';
@@ -14,20 +14,22 @@ const PAGE = 50;
 const RECENT_EVENTS = 300;
 
 type Action =
-  | { type: 'list'; page: ChatPage; append: boolean }
+  | { type: 'list'; page: ChatPage; append: boolean; query: string }
   | { type: 'open'; detail: ChatDetail | null; recent: DenwaEvent[] }
   | { type: 'chat'; chat: ChatSummary; filter: ChatFilter; meId: number }
   | { type: 'event'; ev: DenwaEvent; cid: number; filter: ChatFilter; meId: number };
 
 interface InboxState extends LiveState {
   next: number | null;
+  /** The query string whose results the list shows (tests wait on it). */
+  query: string | null;
 }
 
 function reducer(s: InboxState, a: Action): InboxState {
   switch (a.type) {
     case 'list': {
       const chats = a.append ? [...s.chats, ...a.page.chats.filter((c) => !s.chats.some((x) => x.id === c.id))] : a.page.chats;
-      return { ...s, chats, next: a.page.next_before };
+      return { ...s, chats, next: a.page.next_before, query: a.query };
     }
     case 'open': {
       if (!a.detail) return { ...s, open: null };
@@ -56,7 +58,7 @@ export function Inbox({ chatId }: { chatId: number | null }) {
   const { t } = useI18n();
   const [filter, setFilter] = useState<ChatFilter>(defaultFilter);
   const [keyword, setKeyword] = useState('');
-  const [state, dispatch] = useReducer(reducer, { chats: [], open: null, next: null });
+  const [state, dispatch] = useReducer(reducer, { chats: [], open: null, next: null, query: null });
   const [loading, setLoading] = useState(true);
   const [listError, setListError] = useState<unknown>(null);
   const [openError, setOpenError] = useState<unknown>(null);
@@ -74,7 +76,7 @@ export function Inbox({ chatId }: { chatId: number | null }) {
       api.chats(cid, filter, { limit: PAGE, before: append ? before : null }).then(
         (page) => {
           if (seq !== listSeq.current) return;
-          dispatch({ type: 'list', page, append });
+          dispatch({ type: 'list', page, append, query: chatQuery(filter) });
           setLoading(false);
         },
         (e: unknown) => {
@@ -235,7 +237,7 @@ export function Inbox({ chatId }: { chatId: number | null }) {
           </div>
         </form>
         <ErrorNote error={listError} />
-        <ul className="chat-list" aria-label={t('inbox.list')} data-testid="chat-list" aria-busy={loading}>
+        <ul className="chat-list" aria-label={t('inbox.list')} data-testid="chat-list" aria-busy={loading} data-query={state.query ?? undefined}>
           {state.chats.map((chat) => (
             <ChatRow key={chat.id} chat={chat} active={chat.id === chatId} />
           ))}

@@ -48,7 +48,7 @@ export function SettingsPage() {
                   data-testid={`setting-${k}`}
                   aria-describedby={`help-${k}`}
                   checked={settings[k]}
-                  disabled={pending !== null}
+                  disabled={pending === k}
                   onChange={(e) => toggle(k, e.target.checked)}
                 />
               </label>

@@ -1,0 +1,164 @@
+// End-to-end harness: starts the real Denwa server (DENWA_BIN) on a free port with the demo data and
+// a fresh data dir, and drives Debian's Chromium through playwright-core.
+//
+// Env: DENWA_BIN (default ../target/debug/denwa, relative to web/), CHROMIUM (default /usr/bin/chromium),
+//      HEADLESS=0 to watch, E2E_OUT (default web/e2e/out) for screenshots and the server log.
+import { spawn } from 'node:child_process';
+import fs from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { chromium } from 'playwright-core';
+
+const HERE = path.dirname(fileURLToPath(import.meta.url));
+export const WEB = path.resolve(HERE, '..');
+export const OUT = path.resolve(process.env.E2E_OUT || path.join(HERE, 'out'));
+export const DEMO_PASSWORD = process.env.DENWA_DEMO_PASSWORD || `e2e-${process.pid}-${Date.now().toString(36)}`;
+export const ACCOUNTS = {
+  owner: 'sato@example.com',
+  manager: 'suzuki@example.com',
+  operator: 'tanaka@example.com',
+};
+
+fs.mkdirSync(OUT, { recursive: true });
+const log = (...a) => console.error(`[e2e ${new Date().toISOString().slice(11, 23)}]`, ...a);
+
+function freePort() {
+  return new Promise((resolve, reject) => {
+    const s = net.createServer();
+    s.once('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const { port } = s.address();
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+/** Starts `denwa serve --demo` and waits for /healthz. Returns {base, stop}. */
+export async function startServer() {
+  const bin = path.resolve(WEB, process.env.DENWA_BIN || '../target/debug/denwa');
+  if (!fs.existsSync(bin)) throw new Error(`Denwa server binary not found at ${bin} (set DENWA_BIN)`);
+  const dist = path.join(WEB, 'dist');
+  if (!fs.existsSync(path.join(dist, 'index.html'))) throw new Error(`${dist}/index.html missing: run "npm run build" first`);
+  const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'denwa-e2e-'));
+  const port = await freePort();
+  const base = `http://127.0.0.1:${port}`;
+  const logFile = path.join(OUT, `server-${port}.log`);
+  const logFd = fs.openSync(logFile, 'w');
+  const child = spawn(
+    bin,
+    ['serve', '--demo', '--data-dir', dataDir, '--http', `127.0.0.1:${port}`, '--sip-disabled', '--web-dir', dist],
+    { env: { ...process.env, DENWA_DEMO_PASSWORD: DEMO_PASSWORD }, stdio: ['ignore', logFd, logFd] },
+  );
+  let exited = null;
+  child.on('exit', (code, sig) => {
+    exited = { code, sig };
+  });
+  const stop = async () => {
+    if (exited === null && child.pid) {
+      try {
+        process.kill(child.pid, 'SIGTERM');
+      } catch {
+        /* already gone */
+      }
+      for (let i = 0; i < 30 && exited === null; i++) await sleep(100);
+      if (exited === null) {
+        try {
+          process.kill(child.pid, 'SIGKILL');
+        } catch {
+          /* already gone */
+        }
+      }
+    }
+    fs.closeSync(logFd);
+    fs.rmSync(dataDir, { recursive: true, force: true });
+  };
+  const deadline = Date.now() + 60_000;
+  for (;;) {
+    if (exited !== null) {
+      await stop();
+      throw new Error(`server exited early (${JSON.stringify(exited)}); log:\n${fs.readFileSync(logFile, 'utf8').slice(-3000)}`);
+    }
+    try {
+      const r = await fetch(`${base}/healthz`);
+      if (r.ok) break;
+    } catch {
+      /* not up yet */
+    }
+    if (Date.now() > deadline) {
+      await stop();
+      throw new Error(`server did not answer /healthz within 60 s; log:\n${fs.readFileSync(logFile, 'utf8').slice(-3000)}`);
+    }
+    await sleep(200);
+  }
+  log('server up at', base, 'pid', child.pid, 'log', logFile);
+  return { base, pid: child.pid, logFile, stop };
+}
+
+export async function launchBrowser() {
+  return chromium.launch({
+    executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
+    headless: process.env.HEADLESS !== '0',
+    args: [
+      '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+      '--disable-background-networking', '--disable-component-update', '--disable-sync',
+    ],
+    timeout: 30_000,
+  });
+}
+
+/** A fresh browser context (own localStorage), with console errors collected. */
+export async function newPage(browser, { locale = 'en-US', viewport = { width: 1400, height: 900 } } = {}) {
+  const ctx = await browser.newContext({ locale, viewport });
+  const page = await ctx.newPage();
+  page.setDefaultTimeout(10_000);
+  page.errors = [];
+  page.on('pageerror', (e) => page.errors.push(String(e)));
+  return { ctx, page };
+}
+
+/** Signs in through the login form and waits for the console (live WebSocket included). */
+export async function login(page, base, email, { lang } = {}) {
+  await page.goto(`${base}/`);
+  if (lang) {
+    await page.evaluate((l) => localStorage.setItem('denwa.lang', l), lang);
+    await page.reload();
+  }
+  await page.locator('input[name=email]').fill(email);
+  await page.locator('input[name=password]').fill(DEMO_PASSWORD);
+  await page.locator('form button[type=submit]').click();
+  await page.locator('[data-testid=ws-status][data-state=live]').waitFor({ timeout: 15_000 });
+}
+
+/** Calls the API with the page's session token (for setup and cross-checks). */
+export async function apiFromPage(page, method, p, body) {
+  return page.evaluate(
+    async ({ method, p, body }) => {
+      const token = localStorage.getItem('denwa.token');
+      const r = await fetch(p, {
+        method,
+        headers: { authorization: `Bearer ${token}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
+        body: body === undefined ? undefined : JSON.stringify(body),
+      });
+      const text = await r.text();
+      let json = null;
+      try {
+        json = JSON.parse(text);
+      } catch {
+        /* not JSON */
+      }
+      return { status: r.status, json, text };
+    },
+    { method, p, body },
+  );
+}
+
+export async function shot(page, name) {
+  const file = path.join(OUT, `${name}.png`);
+  await page.screenshot({ path: file, fullPage: false });
+  log('screenshot', file);
+  return file;
+}
