@@ -1443,7 +1443,7 @@ impl Endpoint {
             } else {
                 "Proxy-Authenticate"
             };
-            let challenge = Challenge::best(resp.headers.get_all(header));
+            let challenge = Challenge::best(resp.headers.values(header));
             if let (Some(ch), Some((user, pass))) = (challenge, c.credentials.clone())
                 && c.auth_attempts < 2
                 && (c.auth_attempts == 0 || ch.stale)
@@ -1624,7 +1624,7 @@ impl Endpoint {
                 "Proxy-Authenticate"
             };
             if let (Some(ch), Some(_)) = (
-                Challenge::best(resp.headers.get_all(header)),
+                Challenge::best(resp.headers.values(header)),
                 &reg.params.credentials,
             ) && reg.auth_attempts < 2
                 && (reg.auth_attempts == 0 || ch.stale)
@@ -1639,6 +1639,7 @@ impl Endpoint {
             && reg.expires < min
         {
             reg.expires = min;
+            reg.auth_attempts = 0;
             self.send_register(now, h, None);
             return;
         }

@@ -162,6 +162,18 @@ impl Headers {
             .collect()
     }
 
+    /// Every value of headers named `name`, one per header line, not split
+    /// on commas (for headers like `WWW-Authenticate` whose values contain
+    /// commas).
+    #[must_use]
+    pub fn values(&self, name: &str) -> Vec<&str> {
+        self.0
+            .iter()
+            .filter(|h| h.name.eq_ignore_ascii_case(name))
+            .map(|h| h.value.as_str())
+            .collect()
+    }
+
     /// Appends a header at the end.
     pub fn push(&mut self, name: impl Into<String>, value: impl Into<String>) {
         self.0.push(Header {
@@ -676,6 +688,12 @@ pub fn reason_phrase(status: u16) -> &'static str {
         480 => "Temporarily Unavailable",
         481 => "Call/Transaction Does Not Exist",
         482 => "Loop Detected",
+        483 => "Too Many Hops",
+        484 => "Address Incomplete",
+        489 => "Bad Event",
+        502 => "Bad Gateway",
+        505 => "Version Not Supported",
+        513 => "Message Too Large",
         486 => "Busy Here",
         487 => "Request Terminated",
         488 => "Not Acceptable Here",

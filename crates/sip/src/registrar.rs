@@ -167,7 +167,7 @@ impl Registrar {
         // §10.3 step 3: authenticate.
         let creds = req
             .headers
-            .get_all("Authorization")
+            .values("Authorization")
             .into_iter()
             .filter_map(Credentials::parse)
             .find(|c| c.realm == self.cfg.realm);
