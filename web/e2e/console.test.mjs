@@ -160,6 +160,10 @@ describe('staff console', () => {
     const nav = p.getByRole('navigation');
     await nav.getByRole('link', { name: '受信箱' }).waitFor(); // demo channel locale is ja
     assert.equal(await p.evaluate(() => document.documentElement.lang), 'ja');
+    await p.getByTestId('chat-row').first().click();
+    await p.getByTestId('chat-view').waitFor();
+    await p.getByRole('button', { name: 'メモを追加' }).waitFor();
+    await shot(p, 'inbox-ja');
     await p.getByTestId('lang-switch').selectOption('en');
     await nav.getByRole('link', { name: 'Inbox' }).waitFor();
     await p.reload();

@@ -1,9 +1,9 @@
 import { useCallback, useEffect, useReducer, useRef, useState, type FormEvent } from 'react';
-import type { ChatDetail, ChatPage, ChatState, ChatSummary, DenwaEvent, Medium } from '../api/types';
+import type { ChatState, ChatSummary, DenwaEvent, Medium } from '../api/types';
 import { chatQuery, defaultFilter, type ChatFilter } from '../api/query';
 import { useConsole, useEvents } from '../console';
 import { useI18n } from '../i18n/context';
-import { applyEvent, mergeTimeline, upsertChat, type LiveState } from '../state/reducers';
+import { inboxReducer as reducer } from '../state/inbox';
 import { ErrorNote } from '../components/ErrorNote';
 import { MediumIcon } from '../components/icons';
 import { fmtTime } from '../util';
@@ -12,45 +12,6 @@ import { ChatView } from './ChatView';
 
 const PAGE = 50;
 const RECENT_EVENTS = 300;
-
-type Action =
-  | { type: 'list'; page: ChatPage; append: boolean; query: string }
-  | { type: 'open'; detail: ChatDetail | null; recent: DenwaEvent[] }
-  | { type: 'chat'; chat: ChatSummary; filter: ChatFilter; meId: number }
-  | { type: 'event'; ev: DenwaEvent; cid: number; filter: ChatFilter; meId: number };
-
-interface InboxState extends LiveState {
-  next: number | null;
-  /** The query string whose results the list shows (tests wait on it). */
-  query: string | null;
-}
-
-function reducer(s: InboxState, a: Action): InboxState {
-  switch (a.type) {
-    case 'list': {
-      const chats = a.append ? [...s.chats, ...a.page.chats.filter((c) => !s.chats.some((x) => x.id === c.id))] : a.page.chats;
-      return { ...s, chats, next: a.page.next_before, query: a.query };
-    }
-    case 'open': {
-      if (!a.detail) return { ...s, open: null };
-      const d = a.detail;
-      const live = [...(s.open && s.open.chat.id === d.chat.id ? s.open.timeline : []), ...a.recent.filter((e) => e.chat_id === d.chat.id)];
-      const keep = s.open && s.open.chat.id === d.chat.id && Date.parse(s.open.chat.updated_at) > Date.parse(d.chat.updated_at);
-      return { ...s, open: { ...d, chat: keep && s.open ? s.open.chat : d.chat, timeline: mergeTimeline(d.timeline, live) } };
-    }
-    case 'chat': {
-      const chats = upsertChat(s.chats, a.chat, a.filter, a.meId);
-      const open = s.open && s.open.chat.id === a.chat.id && Date.parse(a.chat.updated_at) >= Date.parse(s.open.chat.updated_at)
-        ? { ...s.open, chat: a.chat }
-        : s.open;
-      return { ...s, chats, open };
-    }
-    case 'event': {
-      const live = applyEvent(s, a.ev, { channelId: a.cid, filter: a.filter, meId: a.meId });
-      return live === s ? s : { ...s, ...live };
-    }
-  }
-}
 
 export function Inbox({ chatId }: { chatId: number | null }) {
   const c = useConsole();
