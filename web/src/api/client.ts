@@ -123,7 +123,7 @@ export class ApiClient {
   }
 
   // --- chats
-  chats(cid: number, filter: Partial<ChatFilter>, page?: { limit?: number; before?: number | null }) {
+  chats(cid: number, filter: Partial<ChatFilter>, page?: { limit?: number; before?: number | string | null }) {
     const qs = chatQuery(filter, page);
     return this.request<ChatPage>('GET', `/api/v1/channels/${cid}/chats${qs ? `?${qs}` : ''}`);
   }

@@ -40,6 +40,7 @@ describe('chatQuery', () => {
   it('adds paging', () => {
     expect(chatQuery({}, { limit: 20, before: 5 })).toBe('limit=20&before=5');
     expect(chatQuery({}, { before: null })).toBe('');
+    expect(chatQuery({}, { before: 'MjAyNi0xMS0yNFQwMDowMDowMFo6NQ' })).toBe('before=MjAyNi0xMS0yNFQwMDowMDowMFo6NQ');
   });
 });
 

@@ -29,7 +29,7 @@ export const defaultFilter: ChatFilter = {
  * Turns a filter into the query string of GET /api/v1/channels/{cid}/chats
  * (docs/API.md). Unset filters are omitted; the result has no leading '?'.
  */
-export function chatQuery(f: Partial<ChatFilter>, page?: { limit?: number; before?: number | null }): string {
+export function chatQuery(f: Partial<ChatFilter>, page?: { limit?: number; before?: number | string | null }): string {
   const p = new URLSearchParams();
   if (f.state) p.set('state', f.state);
   if (f.assignee !== undefined && f.assignee !== '') p.set('assignee', String(f.assignee));

@@ -101,7 +101,8 @@ export interface ChatSummary {
 
 export interface ChatPage {
   chats: ChatSummary[];
-  next_before: number | null;
+  /** Cursor for `before`; docs/API.md says a chat id, the server sends an opaque string. Passed back verbatim. */
+  next_before: number | string | null;
 }
 
 export interface Message {
@@ -115,7 +116,8 @@ export interface Message {
 
 export interface DenwaEvent {
   id: number;
-  channel_id: number;
+  /** null for a private event (settings_changed), which only its actor receives. */
+  channel_id: number | null;
   chat_id: number | null;
   kind: string;
   actor_staff_id: number | null;
@@ -148,8 +150,8 @@ export interface LoginResponse {
   staff: Staff;
 }
 
-/** What the events WebSocket pushes. */
-export interface EventFrame {
-  type: 'event';
-  event: DenwaEvent;
-}
+/**
+ * What the events WebSocket pushes: `event` frames (docs/API.md), plus — as the server sends them —
+ * a `hello` on connect and `resync` when this client fell behind and must reload.
+ */
+export type EventFrame = { type: 'event'; event: DenwaEvent } | { type: 'resync' } | { type: 'hello'; staff_id?: number };

@@ -9,7 +9,7 @@ export type InboxAction =
   | { type: 'event'; ev: DenwaEvent; cid: number; filter: ChatFilter; meId: number };
 
 export interface InboxState extends LiveState {
-  next: number | null;
+  next: number | string | null;
   /** The query string whose results the list shows (tests wait on it). */
   query: string | null;
 }

@@ -20,8 +20,16 @@ describe('backoffDelay', () => {
 
 describe('parseFrame', () => {
   it('accepts a documented event frame', () => {
-    const e = parseFrame(JSON.stringify({ type: 'event', event: { id: 1, channel_id: 2, chat_id: 3, kind: 'note_added', actor_staff_id: 4, at: 'x', data: { a: 1 } } }));
-    expect(e?.kind).toBe('note_added');
+    const f = parseFrame(JSON.stringify({ type: 'event', event: { id: 1, channel_id: 2, chat_id: 3, kind: 'note_added', actor_staff_id: 4, at: 'x', data: { a: 1 } } }));
+    expect(f?.type === 'event' && f.event.kind).toBe('note_added');
+  });
+  it('accepts a private event without a channel (settings_changed)', () => {
+    const f = parseFrame(JSON.stringify({ type: 'event', event: { id: 1, channel_id: null, chat_id: null, kind: 'settings_changed', actor_staff_id: 4, at: 'x', data: { staff_id: 4 } } }));
+    expect(f?.type === 'event' && f.event.channel_id).toBeNull();
+  });
+  it('understands the server hello and resync frames', () => {
+    expect(parseFrame('{"type":"resync"}')).toEqual({ type: 'resync' });
+    expect(parseFrame('{"type":"hello","staff_id":3}')).toEqual({ type: 'hello', staff_id: 3 });
   });
   it('rejects garbage and other frame types', () => {
     expect(parseFrame('not json')).toBeNull();
@@ -30,7 +38,8 @@ describe('parseFrame', () => {
     expect(parseFrame(new ArrayBuffer(2))).toBeNull();
   });
   it('fills a missing data with an empty object', () => {
-    expect(parseFrame(JSON.stringify({ type: 'event', event: { id: 1, channel_id: 2, kind: 'k' } }))?.data).toEqual({});
+    const f = parseFrame(JSON.stringify({ type: 'event', event: { id: 1, channel_id: 2, kind: 'k' } }));
+    expect(f?.type === 'event' && f.event.data).toEqual({});
   });
 });
 
@@ -83,6 +92,11 @@ describe('EventSocket', () => {
     FakeWs.all[0].send(JSON.stringify({ type: 'event', event: { id: 42, channel_id: 1, kind: 'k', data: {} } }));
     expect(events).toEqual([42]);
     expect(resyncs).toBe(0);
+    FakeWs.all[0].send('{"type":"hello","staff_id":1}');
+    expect(resyncs).toBe(0);
+    FakeWs.all[0].send('{"type":"resync"}');
+    expect(resyncs).toBe(1);
+    resyncs = 0;
 
     FakeWs.all[0].drop();
     expect(statuses.at(-1)).toBe('reconnecting');

@@ -1,4 +1,4 @@
-import type { DenwaEvent } from '../api/types';
+import type { DenwaEvent, EventFrame } from '../api/types';
 
 export type SocketStatus = 'connecting' | 'live' | 'reconnecting' | 'closed';
 
@@ -14,8 +14,8 @@ export function backoffDelay(attempt: number, random: () => number = Math.random
   return Math.round(base * (0.5 + random() / 2));
 }
 
-/** Extracts the event of one WebSocket text frame, or null for anything else. */
-export function parseFrame(data: unknown): DenwaEvent | null {
+/** Reads one WebSocket text frame; null for anything not understood. */
+export function parseFrame(data: unknown): EventFrame | null {
   if (typeof data !== 'string') return null;
   let j: unknown;
   try {
@@ -24,12 +24,16 @@ export function parseFrame(data: unknown): DenwaEvent | null {
     return null;
   }
   if (!j || typeof j !== 'object') return null;
-  const f = j as { type?: unknown; event?: unknown };
+  const f = j as { type?: unknown; event?: unknown; staff_id?: unknown };
+  if (f.type === 'resync') return { type: 'resync' };
+  if (f.type === 'hello') return { type: 'hello', staff_id: typeof f.staff_id === 'number' ? f.staff_id : undefined };
   if (f.type !== 'event' || !f.event || typeof f.event !== 'object') return null;
   const e = f.event as DenwaEvent;
-  if (typeof e.id !== 'number' || typeof e.kind !== 'string' || typeof e.channel_id !== 'number') return null;
+  if (typeof e.id !== 'number' || typeof e.kind !== 'string') return null;
+  if (typeof e.channel_id !== 'number') e.channel_id = null;
+  if (typeof e.chat_id !== 'number') e.chat_id = null;
   if (!e.data || typeof e.data !== 'object') e.data = {};
-  return e;
+  return { type: 'event', event: e };
 }
 
 interface WsLike {
@@ -44,7 +48,7 @@ export interface EventSocketOptions {
   url: () => string | null;
   onEvent: (e: DenwaEvent) => void;
   onStatus?: (s: SocketStatus) => void;
-  /** Called after a reconnect (not the first connect): events may have been missed. */
+  /** Called after a reconnect (not the first connect) and on a server `resync` frame: events may have been missed. */
   onResync?: () => void;
   create?: (url: string) => WsLike;
   random?: () => number;
@@ -102,8 +106,9 @@ export class EventSocket {
       if (again) this.opts.onResync?.();
     };
     ws.onmessage = (m) => {
-      const e = parseFrame(m.data);
-      if (e) this.opts.onEvent(e);
+      const f = parseFrame(m.data);
+      if (f?.type === 'event') this.opts.onEvent(f.event);
+      else if (f?.type === 'resync') this.opts.onResync?.();
     };
     ws.onerror = () => {
       /* onclose follows */

@@ -30,7 +30,7 @@ export function Inbox({ chatId }: { chatId: number | null }) {
   filterRef.current = filter;
 
   const loadList = useCallback(
-    (append: boolean, before: number | null = null) => {
+    (append: boolean, before: number | string | null = null) => {
       const seq = ++listSeq.current;
       setLoading(true);
       setListError(null);
