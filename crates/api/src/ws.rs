@@ -1,0 +1,110 @@
+//! `/api/v1/events`: the staff WebSocket. After authenticating with `?token=` it pushes
+//! `{"type":"event","event":…}` for every event of the staff member's channels (and their
+//! own private events), `{"type":"resync"}` when the client fell too far behind to be
+//! sent every event (it should reload), and pings every 25 s.
+
+use std::collections::HashSet;
+use std::time::Duration;
+
+use axum::extract::State;
+use axum::extract::ws::{Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
+use axum::response::Response;
+use denwa_core::Event;
+use denwa_core::model::{ChannelId, StaffId};
+use futures_util::{SinkExt, StreamExt};
+use serde::Deserialize;
+use tokio::sync::broadcast::error::RecvError;
+
+use crate::AppState;
+use crate::error::ApiError;
+use crate::extract::Query;
+
+/// The WebSocket's query.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EventsQuery {
+    /// The session token from `/api/v1/auth/login`.
+    token: String,
+}
+
+/// Whether a staff member in `channels` may receive `event`.
+pub fn visible_to(event: &Event, staff: StaffId, channels: &HashSet<ChannelId>) -> bool {
+    match event.channel_id {
+        Some(c) => channels.contains(&c),
+        None => event.actor_staff_id == Some(staff),
+    }
+}
+
+pub(crate) async fn events(
+    State(state): State<AppState>,
+    Query(q): Query<EventsQuery>,
+    upgrade: WebSocketUpgrade,
+) -> Result<Response, ApiError> {
+    let staff = state
+        .store
+        .session_staff(&q.token)
+        .await?
+        .ok_or_else(ApiError::unauthorized)?;
+    let channels: HashSet<ChannelId> = state
+        .store
+        .memberships(staff.id)
+        .await?
+        .into_iter()
+        .map(|m| m.channel.id)
+        .collect();
+    // Subscribe before the upgrade completes so nothing published meanwhile is lost.
+    let rx = state.bus.subscribe();
+    Ok(upgrade
+        .max_message_size(64 * 1024)
+        .on_upgrade(move |socket| serve(socket, state, staff.id, channels, rx)))
+}
+
+async fn serve(
+    socket: WebSocket,
+    state: AppState,
+    staff: StaffId,
+    channels: HashSet<ChannelId>,
+    mut rx: tokio::sync::broadcast::Receiver<std::sync::Arc<Event>>,
+) {
+    state.metrics.websocket_opened();
+    let (mut tx, mut incoming) = socket.split();
+    let mut ping = tokio::time::interval(Duration::from_secs(25));
+    ping.tick().await;
+    let hello = serde_json::json!({ "type": "hello", "staff_id": staff });
+    if tx
+        .send(Message::Text(Utf8Bytes::from(hello.to_string())))
+        .await
+        .is_err()
+    {
+        state.metrics.websocket_closed();
+        return;
+    }
+    loop {
+        tokio::select! {
+            received = rx.recv() => {
+                let text = match received {
+                    Ok(event) if visible_to(&event, staff, &channels) => {
+                        serde_json::json!({ "type": "event", "event": *event }).to_string()
+                    }
+                    Ok(_) => continue,
+                    Err(RecvError::Lagged(_)) => r#"{"type":"resync"}"#.to_owned(),
+                    Err(RecvError::Closed) => break,
+                };
+                if tx.send(Message::Text(Utf8Bytes::from(text))).await.is_err() {
+                    break;
+                }
+            }
+            message = incoming.next() => match message {
+                Some(Ok(Message::Close(_))) | None | Some(Err(_)) => break,
+                // The console sends nothing we act on yet; pongs are handled by axum.
+                Some(Ok(_)) => {}
+            },
+            _ = ping.tick() => {
+                if tx.send(Message::Ping(Default::default())).await.is_err() {
+                    break;
+                }
+            }
+        }
+    }
+    state.metrics.websocket_closed();
+}

@@ -1,0 +1,415 @@
+//! Denwa's persistence.
+//!
+//! [`Store`] is the seam: the API and the call engine speak only to it. [`SqliteStore`]
+//! is the embedded default (one file, WAL, migrations applied at open). A PostgreSQL
+//! implementation plugs in behind the same trait: the trait speaks in domain types,
+//! never in SQL or driver types.
+//!
+//! Every mutation is tenant-scoped by a [`ChannelId`] and records its domain
+//! [`Event`]s in the same transaction as the change, returning them so the caller can
+//! publish them.
+
+mod secret;
+mod sqlite;
+
+use std::collections::BTreeMap;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use denwa_core::model::{
+    ApiKey, ApiKeyId, Channel, ChannelId, ChatId, ChatState, ChatSummary, Customer, CustomerId,
+    CustomerKind, Medium, Member, Message, MessageKind, Role, Settings, Staff, StaffId, Team,
+    TeamId,
+};
+use denwa_core::{BusinessHours, CoreError, Event};
+use serde::Deserialize;
+
+pub use secret::random_token;
+pub use sqlite::SqliteStore;
+
+/// The crate's error type.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    /// No such object in that channel (objects of other channels are not found either).
+    #[error("{0} not found")]
+    NotFound(&'static str),
+    /// The change would break a uniqueness rule (a number already owned, a duplicate name).
+    #[error("conflict: {0}")]
+    Conflict(String),
+    /// Input a domain rule refuses (a bad phone number, too many ring fields…).
+    #[error("invalid: {0}")]
+    Invalid(String),
+    /// The database failed.
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
+    /// Migrations failed at open.
+    #[error("migration error: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+}
+
+impl From<CoreError> for StoreError {
+    fn from(e: CoreError) -> Self {
+        StoreError::Invalid(e.to_string())
+    }
+}
+
+/// Result alias.
+pub type Result<T> = std::result::Result<T, StoreError>;
+
+/// A new channel.
+#[derive(Debug, Clone)]
+pub struct NewChannel {
+    /// Display name.
+    pub name: String,
+    /// ISO 3166 region, e.g. `JP`.
+    pub region: String,
+    /// IANA time zone, e.g. `Asia/Tokyo`.
+    pub time_zone: String,
+    /// Its phone numbers (DIDs), any spelling readable in `region`.
+    pub phone_numbers: Vec<String>,
+}
+
+/// A change to channel settings; `None` leaves a field as it is.
+#[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ChannelPatch {
+    /// New name.
+    pub name: Option<String>,
+    /// Up to three customer profile fields shown on ringing (SPEC IN-2).
+    pub ring_profile_fields: Option<Vec<String>>,
+}
+
+/// A change to a staff member's settings; `None` leaves a toggle as it is.
+#[derive(Debug, Clone, Copy, Default, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SettingsPatch {
+    /// SPEC IN-3.
+    pub unassigned_call_notification: Option<bool>,
+    /// SPEC AS-1.
+    pub do_not_disturb: Option<bool>,
+    /// SPEC RG-8.
+    pub auto_mute_on_join: Option<bool>,
+}
+
+/// A phone number as typed, for a customer.
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PhoneInput {
+    /// Any spelling readable in the channel's region.
+    pub number: String,
+    /// A mobile number; when absent the numbering plan decides.
+    pub mobile: Option<bool>,
+}
+
+/// Fields of a customer to create or change; `None` leaves a field as it is
+/// (on creation: empty name, lead, not blocked, no phones, no profile).
+#[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CustomerInput {
+    /// Name.
+    pub name: Option<String>,
+    /// Lead or member.
+    pub kind: Option<CustomerKind>,
+    /// Blocked.
+    pub blocked: Option<bool>,
+    /// Replaces all phone numbers.
+    pub phones: Option<Vec<PhoneInput>>,
+    /// Replaces all profile fields.
+    pub profile: Option<BTreeMap<String, String>>,
+}
+
+/// A new chat.
+#[derive(Debug, Clone)]
+pub struct NewChat {
+    /// The customer.
+    pub customer_id: CustomerId,
+    /// Medium.
+    pub medium: Medium,
+    /// Where it came from (`phone`, `web`, `api`, `console`).
+    pub source: String,
+    /// A first customer message, if it starts with one.
+    pub first_message: Option<String>,
+}
+
+/// Which chats to list (all conditions must hold).
+#[derive(Debug, Clone, Default)]
+pub struct ChatFilter {
+    /// State.
+    pub state: Option<ChatState>,
+    /// Assignee: `Some(None)` means unassigned.
+    pub assignee: Option<Option<StaffId>>,
+    /// Team.
+    pub team: Option<TeamId>,
+    /// Has this tag.
+    pub tag: Option<String>,
+    /// Medium.
+    pub medium: Option<Medium>,
+    /// Came in through this integration (`phone`: SPEC AS-3).
+    pub source: Option<String>,
+    /// Customer.
+    pub customer: Option<CustomerId>,
+    /// Keyword in messages, notes, the customer's name or number.
+    pub keyword: Option<String>,
+    /// At most this many.
+    pub limit: u32,
+    /// Continue after this cursor (from a previous page).
+    pub cursor: Option<ChatCursor>,
+}
+
+/// A position in the inbox order (latest activity first).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ChatCursor {
+    /// `updated_at` of the last chat seen, Unix ms.
+    pub updated_at_ms: i64,
+    /// Its id.
+    pub id: ChatId,
+}
+
+impl ChatCursor {
+    /// The opaque string form handed to clients.
+    pub fn encode(&self) -> String {
+        format!("{}_{}", self.updated_at_ms, self.id)
+    }
+
+    /// Reads [`encode`](Self::encode)'s form.
+    pub fn decode(s: &str) -> Option<ChatCursor> {
+        let (t, id) = s.split_once('_')?;
+        Some(ChatCursor {
+            updated_at_ms: t.parse().ok()?,
+            id: id.parse().ok()?,
+        })
+    }
+}
+
+/// A page of chats.
+#[derive(Debug, Clone)]
+pub struct ChatPage {
+    /// The chats, latest activity first.
+    pub chats: Vec<ChatSummary>,
+    /// Where the next page starts, if there is one.
+    pub next: Option<ChatCursor>,
+}
+
+/// A staff member's membership of one channel.
+#[derive(Debug, Clone)]
+pub struct Membership {
+    /// The channel.
+    pub channel: Channel,
+    /// Role there.
+    pub role: Role,
+    /// Operator seat there.
+    pub operator_seat: bool,
+}
+
+/// The persistence seam of Denwa. Every channel-scoped method takes the channel first and
+/// never reads or changes another channel's rows.
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    // ---- channels
+    /// Creates a channel with default business hours (always open) in its time zone.
+    async fn create_channel(&self, new: NewChannel) -> Result<Channel>;
+    /// One channel.
+    async fn channel(&self, id: ChannelId) -> Result<Channel>;
+    /// All channels, oldest first.
+    async fn channels(&self) -> Result<Vec<Channel>>;
+    /// Changes channel settings.
+    async fn update_channel(
+        &self,
+        id: ChannelId,
+        patch: ChannelPatch,
+        actor: Option<StaffId>,
+    ) -> Result<(Channel, Event)>;
+    /// The channel's business hours.
+    async fn business_hours(&self, id: ChannelId) -> Result<BusinessHours>;
+    /// Replaces the channel's business hours.
+    async fn set_business_hours(
+        &self,
+        id: ChannelId,
+        hours: BusinessHours,
+        actor: Option<StaffId>,
+    ) -> Result<Event>;
+    /// The channel owning a DID, if any.
+    async fn channel_by_number(&self, e164: &str) -> Result<Option<ChannelId>>;
+
+    // ---- staff and sessions
+    /// Creates a staff account (the password is stored as an argon2id hash).
+    async fn create_staff(&self, email: &str, name: &str, password: &str) -> Result<Staff>;
+    /// A staff account by e-mail.
+    async fn staff_by_email(&self, email: &str) -> Result<Option<Staff>>;
+    /// Adds (or changes) a staff member's membership of a channel.
+    async fn add_member(
+        &self,
+        channel: ChannelId,
+        staff: StaffId,
+        role: Role,
+        operator_seat: bool,
+    ) -> Result<()>;
+    /// Checks a password; `None` when the e-mail or password is wrong.
+    async fn verify_password(&self, email: &str, password: &str) -> Result<Option<Staff>>;
+    /// Opens a session; returns the bearer token (only its hash is stored).
+    async fn create_session(&self, staff: StaffId, ttl: chrono::Duration) -> Result<String>;
+    /// The staff member behind a live session token.
+    async fn session_staff(&self, token: &str) -> Result<Option<Staff>>;
+    /// Ends a session.
+    async fn delete_session(&self, token: &str) -> Result<()>;
+    /// The staff member's channels.
+    async fn memberships(&self, staff: StaffId) -> Result<Vec<Membership>>;
+    /// The staff member's role and seat in one channel, if a member.
+    async fn membership(&self, channel: ChannelId, staff: StaffId) -> Result<Option<(Role, bool)>>;
+    /// The channel's staff.
+    async fn members(&self, channel: ChannelId) -> Result<Vec<Member>>;
+    /// A staff member's settings.
+    async fn settings(&self, staff: StaffId) -> Result<Settings>;
+    /// Changes a staff member's settings (a private event).
+    async fn update_settings(
+        &self,
+        staff: StaffId,
+        patch: SettingsPatch,
+    ) -> Result<(Settings, Event)>;
+
+    // ---- teams and tags
+    /// The channel's teams.
+    async fn teams(&self, channel: ChannelId) -> Result<Vec<Team>>;
+    /// Creates a team; members must belong to the channel.
+    async fn create_team(
+        &self,
+        channel: ChannelId,
+        name: &str,
+        members: &[StaffId],
+        actor: Option<StaffId>,
+    ) -> Result<(Team, Event)>;
+    /// Renames a team and/or replaces its members.
+    async fn update_team(
+        &self,
+        channel: ChannelId,
+        team: TeamId,
+        name: Option<&str>,
+        members: Option<&[StaffId]>,
+        actor: Option<StaffId>,
+    ) -> Result<(Team, Event)>;
+    /// Deletes a team (its chats become team-less).
+    async fn delete_team(
+        &self,
+        channel: ChannelId,
+        team: TeamId,
+        actor: Option<StaffId>,
+    ) -> Result<Event>;
+    /// The channel's tags.
+    async fn tags(&self, channel: ChannelId) -> Result<Vec<String>>;
+    /// Adds a tag to the channel's list (idempotent).
+    async fn create_tag(&self, channel: ChannelId, name: &str) -> Result<String>;
+
+    // ---- customers
+    /// Creates a customer.
+    async fn create_customer(
+        &self,
+        channel: ChannelId,
+        input: CustomerInput,
+        actor: Option<StaffId>,
+    ) -> Result<(Customer, Event)>;
+    /// One customer.
+    async fn customer(&self, channel: ChannelId, id: CustomerId) -> Result<Customer>;
+    /// Changes a customer.
+    async fn update_customer(
+        &self,
+        channel: ChannelId,
+        id: CustomerId,
+        input: CustomerInput,
+        actor: Option<StaffId>,
+    ) -> Result<(Customer, Event)>;
+    /// Deletes a customer and their chats.
+    async fn delete_customer(
+        &self,
+        channel: ChannelId,
+        id: CustomerId,
+        actor: Option<StaffId>,
+    ) -> Result<Event>;
+    /// Customers whose name contains `query`, or who own the number `query` spells
+    /// (any spelling readable in the channel's region, or a run of its digits).
+    async fn search_customers(
+        &self,
+        channel: ChannelId,
+        query: &str,
+        limit: u32,
+    ) -> Result<Vec<Customer>>;
+    /// The customer owning an E.164 number (SPEC IN-6).
+    async fn customer_by_phone(&self, channel: ChannelId, e164: &str) -> Result<Option<Customer>>;
+
+    // ---- chats
+    /// Opens a chat (and its first customer message).
+    async fn create_chat(
+        &self,
+        channel: ChannelId,
+        new: NewChat,
+        actor: Option<StaffId>,
+    ) -> Result<(ChatSummary, Vec<Event>)>;
+    /// One chat.
+    async fn chat(&self, channel: ChannelId, id: ChatId) -> Result<ChatSummary>;
+    /// Chats matching a filter, latest activity first.
+    async fn list_chats(&self, channel: ChannelId, filter: ChatFilter) -> Result<ChatPage>;
+    /// The chat's events, oldest first.
+    async fn timeline(&self, channel: ChannelId, id: ChatId) -> Result<Vec<Event>>;
+    /// Adds a message or an internal note.
+    async fn add_message(
+        &self,
+        channel: ChannelId,
+        chat: ChatId,
+        kind: MessageKind,
+        author: Option<StaffId>,
+        body: &str,
+    ) -> Result<(Message, Event)>;
+    /// Assigns the chat to a staff member of the channel, or unassigns it.
+    async fn set_assignee(
+        &self,
+        channel: ChannelId,
+        chat: ChatId,
+        assignee: Option<StaffId>,
+        actor: Option<StaffId>,
+    ) -> Result<(ChatSummary, Event)>;
+    /// Sets the chat's team, or none.
+    async fn set_team(
+        &self,
+        channel: ChannelId,
+        chat: ChatId,
+        team: Option<TeamId>,
+        actor: Option<StaffId>,
+    ) -> Result<(ChatSummary, Event)>;
+    /// Replaces the chat's tags (unknown tags join the channel's list).
+    async fn set_tags(
+        &self,
+        channel: ChannelId,
+        chat: ChatId,
+        tags: &[String],
+        actor: Option<StaffId>,
+    ) -> Result<(ChatSummary, Event)>;
+    /// Opens, snoozes (until a time) or closes the chat.
+    async fn set_state(
+        &self,
+        channel: ChannelId,
+        chat: ChatId,
+        state: ChatState,
+        snoozed_until: Option<DateTime<Utc>>,
+        actor: Option<StaffId>,
+    ) -> Result<(ChatSummary, Event)>;
+
+    // ---- API keys
+    /// Creates an API key; returns it with its secret (shown once, stored hashed).
+    async fn create_api_key(
+        &self,
+        channel: ChannelId,
+        name: &str,
+        actor: Option<StaffId>,
+    ) -> Result<(ApiKey, String, Event)>;
+    /// The channel's live API keys.
+    async fn api_keys(&self, channel: ChannelId) -> Result<Vec<ApiKey>>;
+    /// Revokes an API key.
+    async fn revoke_api_key(
+        &self,
+        channel: ChannelId,
+        id: ApiKeyId,
+        actor: Option<StaffId>,
+    ) -> Result<Event>;
+    /// The channel of a live key whose secret matches.
+    async fn verify_api_key(&self, access_key: &str, secret: &str) -> Result<Option<ChannelId>>;
+}
