@@ -3,7 +3,7 @@
 //
 // Env: DENWA_BIN (default ../target/debug/denwa, relative to web/), CHROMIUM (default /usr/bin/chromium),
 //      HEADLESS=0 to watch, E2E_OUT (default web/e2e/out) for screenshots and the server log.
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import fs from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
@@ -48,9 +48,20 @@ export async function startServer() {
   const base = `http://127.0.0.1:${port}`;
   const logFile = path.join(OUT, `server-${port}.log`);
   const logFd = fs.openSync(logFile, 'w');
+  const args = ['serve', '--demo', '--data-dir', dataDir, '--http', `127.0.0.1:${port}`, '--web-dir', dist];
+  // The brief's command line has --sip-disabled; a server without SIP yet does not know the flag
+  // (and refuses unknown flags), so it is passed only when `serve --help` lists it.
+  let help = '';
+  try {
+    help = execFileSync(bin, ['serve', '--help'], { encoding: 'utf8', timeout: 10_000 });
+  } catch (e) {
+    help = String(e.stdout ?? '');
+  }
+  if (help.includes('--sip-disabled')) args.push('--sip-disabled');
+  else log('note: this server has no --sip-disabled flag; starting it without');
   const child = spawn(
     bin,
-    ['serve', '--demo', '--data-dir', dataDir, '--http', `127.0.0.1:${port}`, '--sip-disabled', '--web-dir', dist],
+    args,
     { env: { ...process.env, DENWA_DEMO_PASSWORD: DEMO_PASSWORD }, stdio: ['ignore', logFd, logFd] },
   );
   let exited = null;
