@@ -76,7 +76,8 @@ pub struct LegConfig {
     pub codec: Codec,
     /// Negotiated payload type of `codec` (the static one unless the SDP said otherwise).
     pub payload_type: u8,
-    /// Negotiated RFC 4733 `telephone-event/8000` payload type, if any.
+    /// Negotiated RFC 4733 `telephone-event` payload type, if any (its clock rate is
+    /// the codec's: `telephone-event/8000` for G.711, `/48000` for Opus).
     pub telephone_event: Option<u8>,
     /// Where to send RTP, from the SDP; `None` until latched.
     pub remote_rtp: Option<SocketAddr>,
@@ -100,7 +101,7 @@ pub struct LegConfig {
 }
 
 impl LegConfig {
-    /// A configuration with the codec's static payload type, `telephone-event` on
+    /// A configuration with the codec's default payload type, `telephone-event` on
     /// 101, a 60 s inactivity timeout and symmetric RTP for customer (trunk) legs.
     /// Set `ssrc`, `initial_sequence` and `initial_timestamp` from a random source.
     #[must_use]
@@ -109,7 +110,7 @@ impl LegConfig {
             role,
             mode: LegMode::Conference,
             codec,
-            payload_type: codec.static_payload_type(),
+            payload_type: codec.default_payload_type(),
             telephone_event: Some(101),
             remote_rtp: None,
             remote_rtcp: None,
@@ -294,7 +295,7 @@ impl Leg {
             decoder: AudioDecoder::new(config.codec),
             encoder: AudioEncoder::new(config.codec),
             dtmf_rx: DtmfReceiver::new(),
-            dtmf_tx: DtmfSender::new(8000),
+            dtmf_tx: DtmfSender::new(config.codec.clock_rate()),
             sequence: config.initial_sequence,
             timestamp: config.initial_timestamp,
             packets_sent: 0,
@@ -630,7 +631,8 @@ impl Room {
 
     fn drain_digits(events: &mut VecDeque<Event>, l: &mut Leg) {
         while let Some(d) = l.dtmf_rx.poll_digit() {
-            let duration = Duration::from_micros(u64::from(d.duration) * 1000 / 8);
+            let rate = u64::from(l.config.codec.clock_rate());
+            let duration = Duration::from_micros(u64::from(d.duration) * 1_000_000 / rate);
             events.push_back(Event::Dtmf {
                 leg: l.id,
                 digit: d.digit,
@@ -739,8 +741,11 @@ impl Room {
     fn receive_frame(l: &mut Leg, now: Instant, events: &mut VecDeque<Event>) {
         match l.jitter.pop(now) {
             Playout::Frame { payload, .. } if !payload.is_empty() => {
-                l.decoder.decode(payload, &mut l.input);
-                l.plc.good_frame(&mut l.input);
+                if l.decoder.decode(payload, &mut l.input) {
+                    l.plc.good_frame(&mut l.input);
+                } else {
+                    l.plc.conceal(&mut l.input);
+                }
             }
             Playout::Frame { .. } => {
                 // A telephone-event or comfort-noise slot: silence, but a real frame for PLC.
@@ -774,13 +779,19 @@ impl Room {
         };
         // Encode even without a destination so the encoder's resampler state stays continuous.
         let audio_len = if event.is_none() {
-            l.encoder.encode(&self.out, &mut self.payload)
+            // Leave room for the 12-byte RTP header in the 1500-byte slot.
+            l.encoder
+                .encode(&self.out, &mut self.payload[..MAX_PACKET - 100])
         } else {
             0
         };
         let Some(destination) = l.remote_rtp else {
             return;
         };
+        if event.is_none() && audio_len == 0 {
+            // The encoder failed (Opus only): skip this frame rather than send an empty packet.
+            return;
+        }
         let (header, payload) = match (event, l.config.telephone_event) {
             (Some(ev), Some(pt)) => {
                 self.payload[..4].copy_from_slice(&ev.payload);

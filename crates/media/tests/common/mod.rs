@@ -80,7 +80,7 @@ impl Phone {
             _ => g711::encode_ulaw(&pcm, &mut payload),
         };
         let header = RtpHeader {
-            payload_type: self.codec.static_payload_type(),
+            payload_type: self.codec.default_payload_type(),
             marker: false,
             sequence: self.seq,
             timestamp: self.ts,
@@ -105,7 +105,7 @@ impl Phone {
             }
             return;
         }
-        assert_eq!(header.payload_type, self.codec.static_payload_type());
+        assert_eq!(header.payload_type, self.codec.default_payload_type());
         let mut pcm = [0i16; 160];
         match self.codec {
             Codec::Pcma => g711::decode_alaw(payload, &mut pcm),
@@ -132,6 +132,8 @@ pub struct Sim {
     /// Send only packets for which this returns true (index of phone, packet number).
     pub loss: fn(usize, u64) -> bool,
     pub packet_no: u64,
+    /// RTP for legs without a simulated phone (e.g. a browser leg driven by the test).
+    pub unclaimed: Vec<(LegId, Vec<u8>)>,
 }
 
 pub const PRESENT: f64 = 800.0;
@@ -149,6 +151,7 @@ impl Sim {
             mixed: Vec::new(),
             loss: |_, _| true,
             packet_no: 0,
+            unclaimed: Vec::new(),
         }
     }
 
@@ -232,6 +235,8 @@ impl Sim {
                     }
                     denwa_media::Channel::Rtcp => p.rtcp_received += 1,
                 }
+            } else if channel == denwa_media::Channel::Rtp {
+                self.unclaimed.push((leg, buf[..len].to_vec()));
             }
         }
         while let Some(e) = self.room.poll_event() {
