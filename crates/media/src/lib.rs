@@ -29,6 +29,6 @@ pub use jitter::JitterStats;
 pub use music::HoldMusic;
 pub use room::{
     Channel, Event, HoldEndReason, InactivityReason, LegConfig, LegId, LegMode, LegStats, MAX_LEGS,
-    Recording, Role, Room, TICK, Transmit,
+    Recording, Role, Room, TICK, Transmit, Transport,
 };
 pub use wav::WavWriter;

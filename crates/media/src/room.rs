@@ -65,6 +65,18 @@ pub enum LegMode {
     Echo,
 }
 
+/// How a leg's packets travel.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum Transport {
+    /// Plain RTP/RTCP over UDP sockets owned by the server (trunk legs, SIP phones).
+    #[default]
+    Udp,
+    /// Another stack carries the packets (WebRTC via str0m: ICE, DTLS-SRTP, RTCP).
+    /// Input comes through [`Room::handle_media`]; output [`Transmit`]s carry an
+    /// RTP packet with no destination; the room sends no RTCP for such legs.
+    External,
+}
+
 /// Everything the room needs to know about a new leg (from the SDP offer/answer).
 #[derive(Debug, Clone)]
 pub struct LegConfig {
@@ -72,6 +84,8 @@ pub struct LegConfig {
     pub role: Role,
     /// Conference or echo.
     pub mode: LegMode,
+    /// UDP sockets of the server, or an external stack (WebRTC).
+    pub transport: Transport,
     /// Negotiated audio codec.
     pub codec: Codec,
     /// Negotiated payload type of `codec` (the static one unless the SDP said otherwise).
@@ -109,6 +123,7 @@ impl LegConfig {
         Self {
             role,
             mode: LegMode::Conference,
+            transport: Transport::Udp,
             codec,
             payload_type: codec.default_payload_type(),
             telephone_event: Some(101),
@@ -217,8 +232,9 @@ pub struct Transmit {
     pub leg: LegId,
     /// RTP or RTCP socket.
     pub channel: Channel,
-    /// Destination address.
-    pub destination: SocketAddr,
+    /// Destination address; `None` for a [`Transport::External`] leg, whose
+    /// stack (str0m) knows where the packet goes.
+    pub destination: Option<SocketAddr>,
     /// Bytes written at the start of the buffer.
     pub len: usize,
 }
@@ -322,7 +338,7 @@ struct Hold {
 struct Pending {
     leg: LegId,
     channel: Channel,
-    destination: SocketAddr,
+    destination: Option<SocketAddr>,
     len: usize,
     data: Box<[u8; MAX_PACKET]>,
 }
@@ -383,7 +399,7 @@ impl Room {
             .map(|_| Pending {
                 leg: LegId(0),
                 channel: Channel::Rtp,
-                destination: SocketAddr::from(([0, 0, 0, 0], 0)),
+                destination: None,
                 len: 0,
                 data: Box::new([0; MAX_PACKET]),
             })
@@ -554,14 +570,40 @@ impl Room {
         datagram: &[u8],
     ) -> Result<(), Error> {
         let index = self.index(leg)?;
-        let l = &mut self.legs[index];
         let (header, payload) = match rtp::parse_rtp(datagram) {
             Ok(p) => p,
             Err(e) => {
-                l.rejected += 1;
+                self.legs[index].rejected += 1;
                 return Err(e);
             }
         };
+        self.receive_media(now, index, Some(source), header, payload)
+    }
+
+    /// Feeds one RTP packet's header and payload that arrived through an external
+    /// transport (a [`Transport::External`] leg: WebRTC, where str0m owns
+    /// SRTP and RTCP). Call for every audio or telephone-event packet, as it arrives.
+    pub fn handle_media(
+        &mut self,
+        now: Instant,
+        leg: LegId,
+        header: RtpHeader,
+        payload: &[u8],
+    ) -> Result<(), Error> {
+        let index = self.index(leg)?;
+        self.receive_media(now, index, None, header, payload)
+    }
+
+    fn receive_media(
+        &mut self,
+        now: Instant,
+        index: usize,
+        source: Option<SocketAddr>,
+        header: RtpHeader,
+        payload: &[u8],
+    ) -> Result<(), Error> {
+        let l = &mut self.legs[index];
+        let leg = l.id;
         let is_audio = header.payload_type == l.config.payload_type;
         let is_event = Some(header.payload_type) == l.config.telephone_event;
         // Comfort noise (RFC 3389, PT 13) is accepted and played as silence.
@@ -570,11 +612,11 @@ impl Room {
             l.rejected += 1;
             return Err(Error::UnexpectedPayloadType(header.payload_type));
         }
-        if l.rtp_latched && l.remote_rtp != Some(source) {
+        if l.rtp_latched && source.is_some() && l.remote_rtp != source {
             l.rejected += 1;
             return Ok(());
         }
-        if l.config.symmetric_rtp && !l.rtp_latched {
+        if let (Some(source), true, false) = (source, l.config.symmetric_rtp, l.rtp_latched) {
             // RFC 4961 symmetric RTP: answer where the packets come from.
             l.rtp_latched = true;
             l.remote_rtp = Some(source);
@@ -785,8 +827,11 @@ impl Room {
         } else {
             0
         };
-        let Some(destination) = l.remote_rtp else {
-            return;
+        let destination = match (l.config.transport, l.remote_rtp) {
+            (Transport::External, _) => None,
+            (Transport::Udp, Some(remote)) => Some(remote),
+            // No address yet (waiting for symmetric RTP to latch): nothing to send.
+            (Transport::Udp, None) => return,
         };
         if event.is_none() && audio_len == 0 {
             // The encoder failed (Opus only): skip this frame rather than send an empty packet.
@@ -844,7 +889,7 @@ impl Room {
     fn send_rtcp(&mut self, i: usize, now: Instant, ntp: u64) {
         let l = &mut self.legs[i];
         l.next_rtcp = now + RTCP_INTERVAL;
-        let Some(destination) = l.remote_rtcp else {
+        let (Transport::Udp, Some(destination)) = (l.config.transport, l.remote_rtcp) else {
             return;
         };
         let input = ReportInput {
@@ -868,7 +913,7 @@ impl Room {
                 Ok(len) => {
                     slot.leg = leg;
                     slot.channel = Channel::Rtcp;
-                    slot.destination = destination;
+                    slot.destination = Some(destination);
                     slot.len = len;
                 }
                 Err(_) => self.queue_len -= 1,

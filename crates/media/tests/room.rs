@@ -449,3 +449,99 @@ fn rtcp_reports_are_sent_every_five_seconds() {
     sim.run(11.0);
     assert_eq!(sim.phones[c].rtcp_received, 2);
 }
+
+#[test]
+fn external_transport_leg_for_webrtc() {
+    use denwa_media::Transport;
+    use denwa_media::rtp::{RtpHeader, parse_rtp};
+    let mut sim = Sim::new();
+    let c = sim.join(Role::Customer, Some(500.0));
+    let mut config = LegConfig::new(Role::Staff, Codec::Pcmu);
+    config.transport = Transport::External;
+    let staff = sim.room.add_leg(sim.now, config).unwrap();
+    for k in 0..350u32 {
+        let mut pcm = [0i16; 160];
+        for (i, s) in pcm.iter_mut().enumerate() {
+            let t = f64::from(k * 160 + i as u32) / 8000.0;
+            *s = (3000.0 * (2.0 * std::f64::consts::PI * 1300.0 * t).sin()) as i16;
+        }
+        let mut payload = [0u8; 160];
+        denwa_media::g711::encode_ulaw(&pcm, &mut payload);
+        let h = RtpHeader {
+            payload_type: 0,
+            marker: false,
+            sequence: k as u16,
+            timestamp: k * 160,
+            ssrc: 5,
+        };
+        sim.room.handle_media(sim.now, staff, h, &payload).unwrap();
+        sim.step();
+    }
+    assert!(sim.phones[c].hears(1300.0, 0.5) > PRESENT);
+    // 7 s of ticks: one RTP packet per tick for the external leg, and no RTCP from us.
+    assert_eq!(sim.unclaimed.len(), 350);
+    let heard: Vec<i16> = sim.unclaimed[300..]
+        .iter()
+        .flat_map(|(_, d)| {
+            let (_, p) = parse_rtp(d).unwrap();
+            p.iter()
+                .map(|&b| denwa_media::g711::ulaw_to_linear(b))
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    assert!(goertzel(&heard, 8000.0, 500.0) > PRESENT);
+}
+
+#[test]
+fn rtcp_from_the_far_end_gives_round_trip_and_bye_ends_media() {
+    use denwa_media::rtp::{ReceiveStats, ReportInput, write_report};
+    let mut sim = Sim::new();
+    let c = sim.join(Role::Customer, Some(500.0));
+    sim.run(6.0);
+    let leg = sim.phones[c].leg;
+    // The far end reports on our stream (our SSRC is LegConfig's default).
+    let our_ssrc = LegConfig::new(Role::Customer, Codec::Pcmu).ssrc;
+    let mut stats = ReceiveStats::new(8000);
+    stats.reset_for_ssrc(our_ssrc, 0);
+    for i in 0..100u16 {
+        stats.update(sim.now, i, u32::from(i) * 160);
+    }
+    let mut buf = [0u8; 512];
+    let input = ReportInput {
+        ssrc: 1000,
+        cname: "far",
+        ntp: 0,
+        rtp_timestamp: 0,
+        packets_sent: 300,
+        octets_sent: 48000,
+    };
+    let n = write_report(&mut buf, &input, Some(&mut stats), sim.now).unwrap();
+    let addr = sim.phones[c].addr;
+    sim.room.handle_rtcp(sim.now, leg, addr, &buf[..n]).unwrap();
+    let mut got_report = false;
+    while let Some(e) = sim.room.poll_event() {
+        if let Event::RemoteReport { leg: l, report } = e {
+            assert_eq!(l, leg);
+            assert_eq!(report.cumulative_lost, 0);
+            got_report = true;
+        }
+    }
+    assert!(got_report);
+    assert!(sim.room.leg_stats(leg).unwrap().remote.is_some());
+    assert!(
+        sim.room
+            .handle_rtcp(sim.now, leg, addr, &[0x80, 0xC8, 0, 9])
+            .is_err(),
+        "truncated SR"
+    );
+    // RTCP BYE (RFC 3550 §6.6): media is over for this leg.
+    let bye = [0x81, 0xCB, 0x00, 0x01, 0x00, 0x00, 0x03, 0xE8];
+    sim.room.handle_rtcp(sim.now, leg, addr, &bye).unwrap();
+    assert_eq!(
+        sim.room.poll_event(),
+        Some(Event::MediaTimeout {
+            leg,
+            reason: InactivityReason::Bye
+        })
+    );
+}

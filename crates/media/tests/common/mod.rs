@@ -230,7 +230,7 @@ impl Sim {
             if let Some(p) = self.phones.iter_mut().find(|p| p.leg == leg) {
                 match channel {
                     denwa_media::Channel::Rtp => {
-                        assert_eq!(destination, p.addr, "RTP goes to the phone");
+                        assert_eq!(destination, Some(p.addr), "RTP goes to the phone");
                         p.receive(now, &buf[..len]);
                     }
                     denwa_media::Channel::Rtcp => p.rtcp_received += 1,
