@@ -545,3 +545,25 @@ fn rtcp_from_the_far_end_gives_round_trip_and_bye_ends_media() {
         })
     );
 }
+
+#[test]
+fn jittered_and_reordered_arrival_is_smoothed() {
+    let mut sim = Sim::new();
+    let c = sim.join(Role::Customer, Some(500.0));
+    let a = sim.join(Role::Staff, None);
+    // Customer packets arrive 0–3 ticks late (up to 60 ms of jitter, reordering included).
+    sim.delay = |phone, n| if phone == 0 { (n * 7919) % 4 } else { 0 };
+    sim.run(6.0);
+    let stats = sim.room.leg_stats(sim.phones[c].leg).unwrap();
+    let jb = stats.jitter_buffer;
+    assert!(stats.jitter > Duration::from_millis(5), "{stats:?}");
+    assert!(
+        jb.target > denwa_media::jitter::JitterBuffer::MIN_TARGET,
+        "the target adapted: {jb:?}"
+    );
+    assert!(jb.target <= denwa_media::jitter::JitterBuffer::MAX_DELAY);
+    // After adapting, nearly everything plays: at most a few late packets at the start.
+    assert!(jb.late <= 10, "{jb:?}");
+    assert!(jb.played >= 280, "{jb:?}");
+    assert!(sim.phones[a].hears(500.0, 2.0) > PRESENT);
+}

@@ -132,6 +132,10 @@ pub struct Sim {
     /// Send only packets for which this returns true (index of phone, packet number).
     pub loss: fn(usize, u64) -> bool,
     pub packet_no: u64,
+    /// Network delay in ticks for (index of phone, packet number); 0 by default.
+    pub delay: fn(usize, u64) -> u64,
+    in_flight: Vec<(u64, usize, Vec<u8>)>,
+    tick_no: u64,
     /// RTP for legs without a simulated phone (e.g. a browser leg driven by the test).
     pub unclaimed: Vec<(LegId, Vec<u8>)>,
 }
@@ -152,6 +156,9 @@ impl Sim {
             loss: |_, _| true,
             packet_no: 0,
             unclaimed: Vec::new(),
+            delay: |_, _| 0,
+            in_flight: Vec::new(),
+            tick_no: 0,
         }
     }
 
@@ -208,10 +215,22 @@ impl Sim {
             if !(self.loss)(i, self.packet_no) {
                 continue;
             }
+            let at = self.tick_no + (self.delay)(i, self.packet_no);
+            self.in_flight.push((at, i, packet));
+        }
+        // Deliver what is due, earliest first (a stable sort keeps send order on ties).
+        self.in_flight.sort_by_key(|&(at, _, _)| at);
+        let due = self
+            .in_flight
+            .iter()
+            .take_while(|&&(at, _, _)| at <= self.tick_no)
+            .count();
+        for (_, i, packet) in self.in_flight.drain(..due).collect::<Vec<_>>() {
             let (leg, addr) = (self.phones[i].leg, self.phones[i].addr);
             // The leg may have left; the room answers UnknownLeg then.
             let _ = self.room.handle_rtp(self.now, leg, addr, &packet);
         }
+        self.tick_no += 1;
         self.room.tick(self.now);
         let rec = self.room.recording();
         self.mixed.extend_from_slice(rec.mixed());
