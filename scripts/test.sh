@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# The whole test suite: formatting, clippy (-D warnings), Rust tests, console unit tests,
+# and end-to-end tests of the console in Debian's Chromium against a real server.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+. scripts/lib.sh
+start=$(date +%s)
+
+apt_install ca-certificates pkg-config build-essential chromium
+ensure_rust
+ensure_node
+
+echo "==> cargo fmt --check"
+cargo fmt --all --check
+
+echo "==> cargo clippy --all-targets -D warnings"
+cargo clippy --workspace --all-targets --locked -- -D warnings
+
+echo "==> cargo test"
+cargo test --workspace --locked
+
+echo "==> console: install, type-check, build, unit tests"
+(cd web && npm ci --no-audit --no-fund --loglevel=error && npm run build && npm test)
+
+echo "==> console end to end (Chromium against target/debug/denwa)"
+cargo build -p denwa-server --locked
+(cd web && DENWA_BIN="$PWD/../target/debug/denwa" npm run e2e)
+
+echo "==> all tests passed in $(( $(date +%s) - start )) s"
