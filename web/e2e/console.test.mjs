@@ -50,7 +50,7 @@ describe('staff console', () => {
     await a.getByTestId('filter-state').selectOption('opened');
     await a.getByTestId('filter-integration-phone').check();
     const rows = a.getByTestId('chat-row');
-    await a.locator('[data-testid=chat-list][data-query="state=opened&integration=phone"][aria-busy=false]').waitFor();
+    await a.locator('[data-testid=chat-list][data-query="state=opened&integration=phone"][aria-busy=false]').waitFor({ state: 'attached' });
     const n = await rows.count();
     assert.ok(n > 0, 'the demo has opened phone chats');
     for (let i = 0; i < n; i++) {

@@ -106,7 +106,9 @@ export async function startServer() {
     await sleep(200);
   }
   log('server up at', base, 'pid', child.pid, 'log', logFile);
-  return { base, pid: child.pid, logFile, stop };
+  /** Runs `denwa admin --data-dir <this server's dir> ...args` and returns its stdout. */
+  const admin = (...a) => execFileSync(bin, ['admin', '--data-dir', dataDir, ...a], { encoding: 'utf8', timeout: 30_000 });
+  return { base, pid: child.pid, logFile, stop, admin };
 }
 
 export async function launchBrowser() {

@@ -75,7 +75,7 @@ describe('session and live list', () => {
     await login(a, server.base, ACCOUNTS.owner, { lang: 'en' });
     await login(b, server.base, ACCOUNTS.operator, { lang: 'en' });
     const cid = (await apiFromPage(a, 'GET', '/api/v1/me')).json.channels[0].id;
-    await b.locator('[data-testid=chat-list][aria-busy=false]').waitFor();
+    await b.locator('[data-testid=chat-list][aria-busy=false]').waitFor({ state: 'attached' });
     await b.evaluate(() => (window.__noReload = true));
 
     const customers = await apiFromPage(a, 'GET', `/api/v1/channels/${cid}/customers?limit=200`);
