@@ -264,5 +264,15 @@ describe('staff console', () => {
       await search(p, spelling);
       assert.equal(await p.locator(`[data-testid=contact-row][data-customer-id="${withPhone.id}"]`).count(), 1, `search "${spelling}"`);
     }
+    // The customer page lists their chats (chats?customer=).
+    const chats = await apiFromPage(p, 'GET', `/api/v1/channels/${cid}/chats?customer=${withPhone.id}&limit=200`);
+    await p.locator(`[data-testid=contact-row][data-customer-id="${withPhone.id}"]`).click();
+    await p.getByTestId('customer-page').waitFor();
+    if (chats.json.chats.length > 0) {
+      await p.getByTestId('customer-chat').first().waitFor();
+      assert.equal(await p.getByTestId('customer-chat').count(), chats.json.chats.length);
+    } else {
+      await p.getByText('No chats with this customer yet.').waitFor();
+    }
   });
 });

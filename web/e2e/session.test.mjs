@@ -90,6 +90,20 @@ describe('session and live list', () => {
     await rowB.waitFor();
     assert.equal(await b.getByTestId('chat-row').first().getAttribute('data-chat-id'), String(id), 'newest activity first');
 
+    // Keyword search (server-side) finds it by its message, and nothing for a word nobody wrote.
+    await b.getByTestId('filter-keyword').fill('insertion');
+    await b.getByRole('button', { name: 'Search' }).click();
+    await b.locator('[data-testid=chat-list][data-query="state=opened&q=insertion"]').waitFor({ state: 'attached' });
+    assert.equal(await b.getByTestId('chat-row').count(), 1);
+    await rowB.waitFor();
+    await b.getByTestId('filter-keyword').fill('zzqxnomatch');
+    await b.getByRole('button', { name: 'Search' }).click();
+    await b.locator('[data-testid=chat-list][data-query="state=opened&q=zzqxnomatch"]').waitFor({ state: 'attached' });
+    assert.equal(await b.getByTestId('chat-row').count(), 0);
+    await b.getByRole('button', { name: 'Reset' }).click();
+    await b.locator('[data-testid=chat-list][data-query="state=opened"]').waitFor({ state: 'attached' });
+    await rowB.waitFor();
+
     // A assigns it to B's user through the picker; B's row shows the name live.
     const staff = await apiFromPage(a, 'GET', `/api/v1/channels/${cid}/staff`);
     const tanaka = staff.json.find((m) => m.staff.email === ACCOUNTS.operator).staff;
