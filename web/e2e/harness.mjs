@@ -59,17 +59,13 @@ export async function startServer() {
   }
   if (help.includes('--sip-disabled')) args.push('--sip-disabled');
   else log('note: this server has no --sip-disabled flag; starting it without');
-  const child = spawn(
-    bin,
-    args,
-    { env: { ...process.env, DENWA_DEMO_PASSWORD: DEMO_PASSWORD }, stdio: ['ignore', logFd, logFd] },
-  );
+  const env = { ...process.env, DENWA_DEMO_PASSWORD: DEMO_PASSWORD };
+  let child = null;
   let exited = null;
-  child.on('exit', (code, sig) => {
-    exited = { code, sig };
-  });
-  const stop = async () => {
-    if (exited === null && child.pid) {
+
+  /** Stops the server process by its PID: TERM, then KILL after 3 s. */
+  const kill = async () => {
+    if (child && exited === null && child.pid) {
       try {
         process.kill(child.pid, 'SIGTERM');
       } catch {
@@ -82,33 +78,58 @@ export async function startServer() {
         } catch {
           /* already gone */
         }
+        for (let i = 0; i < 30 && exited === null; i++) await sleep(100);
       }
     }
+  };
+  const stop = async () => {
+    await kill();
     fs.closeSync(logFd);
     fs.rmSync(dataDir, { recursive: true, force: true });
   };
-  const deadline = Date.now() + 60_000;
-  for (;;) {
-    if (exited !== null) {
-      await stop();
-      throw new Error(`server exited early (${JSON.stringify(exited)}); log:\n${fs.readFileSync(logFile, 'utf8').slice(-3000)}`);
+
+  /** Spawns the server (same port and data dir every time) and waits for /healthz. */
+  const launch = async () => {
+    exited = null;
+    const c = spawn(bin, args, { env, stdio: ['ignore', logFd, logFd] });
+    child = c;
+    c.on('exit', (code, sig) => {
+      if (child === c) exited = { code, sig };
+    });
+    const deadline = Date.now() + 60_000;
+    for (;;) {
+      if (exited !== null) {
+        const e = exited;
+        await stop();
+        throw new Error(`server exited early (${JSON.stringify(e)}); log:\n${fs.readFileSync(logFile, 'utf8').slice(-3000)}`);
+      }
+      try {
+        const r = await fetch(`${base}/healthz`);
+        if (r.ok) break;
+      } catch {
+        /* not up yet */
+      }
+      if (Date.now() > deadline) {
+        await stop();
+        throw new Error(`server did not answer /healthz within 60 s; log:\n${fs.readFileSync(logFile, 'utf8').slice(-3000)}`);
+      }
+      await sleep(200);
     }
-    try {
-      const r = await fetch(`${base}/healthz`);
-      if (r.ok) break;
-    } catch {
-      /* not up yet */
-    }
-    if (Date.now() > deadline) {
-      await stop();
-      throw new Error(`server did not answer /healthz within 60 s; log:\n${fs.readFileSync(logFile, 'utf8').slice(-3000)}`);
-    }
-    await sleep(200);
-  }
-  log('server up at', base, 'pid', child.pid, 'log', logFile);
+    log('server up at', base, 'pid', c.pid, 'log', logFile);
+  };
+  await launch();
+
   /** Runs `denwa admin --data-dir <this server's dir> ...args` and returns its stdout. */
   const admin = (...a) => execFileSync(bin, ['admin', '--data-dir', dataDir, ...a], { encoding: 'utf8', timeout: 30_000 });
-  return { base, pid: child.pid, logFile, stop, admin };
+  return {
+    base,
+    logFile,
+    stop,
+    admin,
+    /** Stops the server (clients see the connection drop); `start()` brings it back on the same port and data. */
+    halt: kill,
+    start: launch,
+  };
 }
 
 export async function launchBrowser() {
