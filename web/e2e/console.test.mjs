@@ -247,6 +247,16 @@ describe('staff console', () => {
     await p.getByRole('heading', { name: renamed }).waitFor();
     assert.ok(await p.getByTestId('customer-blocked-input').isChecked());
     assert.equal(await p.getByRole('textbox', { name: 'Value' }).last().inputValue(), 'gold');
+
+    // Someone else saves while I have unsaved edits: my edits stay, and I am told.
+    await p.getByTestId('customer-name-input').fill('my unsaved edit');
+    const cid = await channelId(p);
+    const theirs = await apiFromPage(p, 'PATCH', `/api/v1/channels/${cid}/customers/${id}`, { name: 'Their name' });
+    assert.equal(theirs.status, 200, theirs.text);
+    await p.getByTestId('customer-changed-elsewhere').waitFor();
+    assert.equal(await p.getByTestId('customer-name-input').inputValue(), 'my unsaved edit');
+    await p.getByRole('button', { name: 'Load their version' }).click();
+    await p.waitForFunction(() => document.querySelector('[data-testid=customer-name-input]')?.value === 'Their name');
     assert.deepEqual(p.errors, []);
   });
 

@@ -142,6 +142,8 @@ export const en = {
   'customer.back': 'Back to contacts',
   'customer.created': 'Created {time}',
   'customer.unnamed': '(no name)',
+  'customer.changedElsewhere': 'Someone else changed this customer while you were editing. Saving will overwrite their change.',
+  'customer.loadLatest': 'Load their version',
 
   'contacts.title': 'Contacts',
   'contacts.search': 'Search by name or number',
@@ -321,6 +323,8 @@ export const ja: Catalogue = {
   'customer.back': '連絡先に戻る',
   'customer.created': '{time} に作成',
   'customer.unnamed': '（名前なし）',
+  'customer.changedElsewhere': '編集中に他のスタッフがこの顧客を変更しました。保存すると相手の変更は上書きされます。',
+  'customer.loadLatest': '相手の変更を読み込む',
 
   'contacts.title': '連絡先',
   'contacts.search': '名前または電話番号で検索',

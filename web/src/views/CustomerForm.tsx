@@ -32,6 +32,7 @@ export function CustomerForm({
   busy,
   onSubmit,
   onCancel,
+  onDirty,
   showKind = true,
 }: {
   initial: CustomerInput;
@@ -39,6 +40,8 @@ export function CustomerForm({
   busy: boolean;
   onSubmit: (input: CustomerInput) => void;
   onCancel?: () => void;
+  /** Called when the user first changes something. */
+  onDirty?: () => void;
   showKind?: boolean;
 }) {
   const { t } = useI18n();
@@ -62,7 +65,9 @@ export function CustomerForm({
   };
 
   return (
-    <form className="customer-form" onSubmit={submit} data-testid="customer-form">
+    <form className="customer-form" onSubmit={submit} onChange={onDirty} onClick={(e) => {
+      if (e.target instanceof HTMLButtonElement && e.target.type === 'button') onDirty?.();
+    }} data-testid="customer-form">
       <label className="field">
         <span>{t('customer.name')}</span>
         <input data-testid="customer-name-input" value={name} onChange={(e) => setName(e.target.value)} />

@@ -21,6 +21,9 @@ export function CustomerPage({ id }: { id: number }) {
   const [busy, setBusy] = useState(false);
   const [saved, setSaved] = useState(false);
   const [chats, setChats] = useState<ChatSummary[]>([]);
+  const [dirty, setDirty] = useState(false);
+  /** A newer version from someone else, held back while the form has unsaved edits. */
+  const [theirs, setTheirs] = useState<Customer | null>(null);
   const chatFilter = { ...defaultFilter, state: '' as const, customer: id };
 
   const load = useCallback(() => {
@@ -28,6 +31,8 @@ export function CustomerPage({ id }: { id: number }) {
       (cu) => {
         setCustomer(cu);
         setVersion((v) => v + 1);
+        setDirty(false);
+        setTheirs(null);
       },
       (e: unknown) => setLoadError(e),
     );
@@ -38,8 +43,12 @@ export function CustomerPage({ id }: { id: number }) {
   useEvents((e) => {
     if (e.kind === 'resync') load();
     if (e.kind === 'customer_updated' && e.data.customer?.id === id && !busy) {
-      setCustomer(e.data.customer);
-      setVersion((v) => v + 1);
+      if (dirty) {
+        setTheirs(e.data.customer);
+      } else {
+        setCustomer(e.data.customer);
+        setVersion((v) => v + 1);
+      }
     }
     const chat = e.data.chat;
     if (chat && chat.customer.id === id) setChats((l) => upsertChat(l, chat, chatFilter, c.me.staff.id));
@@ -54,6 +63,8 @@ export function CustomerPage({ id }: { id: number }) {
         setCustomer(cu);
         setVersion((v) => v + 1);
         setSaved(true);
+        setDirty(false);
+        setTheirs(null);
       },
       (e: unknown) => setSaveError(e),
     ).finally(() => setBusy(false));
@@ -82,7 +93,34 @@ export function CustomerPage({ id }: { id: number }) {
       </div>
       <div className="customer-grid">
         <div className="card">
-          <CustomerForm key={version} initial={toInput(customer)} submitLabel={t('customer.save')} busy={busy} onSubmit={save} />
+          {theirs && (
+            <div className="notice" role="status" data-testid="customer-changed-elsewhere">
+              <span>{t('customer.changedElsewhere')}</span>{' '}
+              <button
+                type="button"
+                className="link"
+                onClick={() => {
+                  setCustomer(theirs);
+                  setTheirs(null);
+                  setDirty(false);
+                  setVersion((v) => v + 1);
+                }}
+              >
+                {t('customer.loadLatest')}
+              </button>
+            </div>
+          )}
+          <CustomerForm
+            key={version}
+            initial={toInput(customer)}
+            submitLabel={t('customer.save')}
+            busy={busy}
+            onSubmit={save}
+            onDirty={() => {
+              setDirty(true);
+              setSaved(false);
+            }}
+          />
           {saved && (
             <p className="ok" role="status" data-testid="customer-saved">
               {t('customer.saved')}
