@@ -23,7 +23,7 @@ use std::time::{Duration, Instant};
 use crate::auth::Challenge;
 use crate::error::Error;
 use crate::headers::{CSeq, NameAddr, Via};
-use crate::message::{Message, Method, Request, Response, SipHeaders};
+use crate::message::{Headers, Message, Method, Request, Response, SipHeaders};
 use crate::rate_limit::{RateLimitConfig, RateLimiter, Verdict};
 use crate::registrar::{Binding, RegisterOutcome, Registrar, RegistrarConfig};
 use crate::sdp::{self, AudioConfig, NegotiatedAudio, SessionDescription};
@@ -51,6 +51,9 @@ pub struct Config {
     pub max_message_size: usize,
     /// Per-source limit on new INVITEs; excess gets 503 + Retry-After.
     pub invite_rate: RateLimitConfig,
+    /// Upper bound on concurrent server transactions; beyond it new
+    /// requests get a stateless 503 (bounds memory under floods).
+    pub max_server_transactions: usize,
     /// Session interval we ask for / accept at most (RFC 4028), seconds.
     pub session_expires: u32,
     /// Our Min-SE (RFC 4028 §5), at least 90 seconds.
@@ -73,6 +76,7 @@ impl Config {
             timers: Timers::default(),
             max_message_size: 65_535,
             invite_rate: RateLimitConfig::default(),
+            max_server_transactions: 10_000,
             session_expires: 1800,
             min_se: MIN_SE_FLOOR,
             registrar: None,
@@ -156,6 +160,9 @@ pub enum Event {
         offer: Option<SessionDescription>,
         /// Source address.
         source: SocketAddr,
+        /// Every header of the INVITE (for `P-Asserted-Identity`,
+        /// `Diversion`, … that routing may want).
+        headers: Headers,
     },
     /// The caller cancelled before we sent a final response; 487 was sent (RFC 3261 §9.2).
     CallCancelled {
@@ -392,7 +399,7 @@ struct Registration {
 pub struct Endpoint {
     cfg: Config,
     rng: u64,
-    last_now: Option<Instant>,
+    last_now: Instant,
     client_txs: HashMap<TxKey, (ClientTx, Owner)>,
     server_txs: HashMap<TxKey, (ServerTx, Option<CallHandle>)>,
     calls: HashMap<CallHandle, Call>,
@@ -409,16 +416,17 @@ fn header_seconds(v: Option<&str>) -> Option<u32> {
 }
 
 impl Endpoint {
-    /// A new endpoint.
+    /// A new endpoint. `now` anchors the idle timeout reported before any
+    /// input arrives (the endpoint never reads a clock itself).
     #[must_use]
-    pub fn new(cfg: Config) -> Self {
+    pub fn new(cfg: Config, now: Instant) -> Self {
         let registrar = cfg.registrar.clone().map(Registrar::new);
         let limiter = RateLimiter::new(cfg.invite_rate);
         let rng = cfg.seed ^ 0x9E37_79B9_7F4A_7C15;
         Self {
             cfg,
             rng,
-            last_now: None,
+            last_now: now,
             client_txs: HashMap::new(),
             server_txs: HashMap::new(),
             calls: HashMap::new(),
@@ -439,7 +447,7 @@ impl Endpoint {
     /// Oversized or unparseable input is dropped; a request whose mandatory
     /// headers are bad gets 400 when it can be answered at all. Never panics.
     pub fn handle_input(&mut self, now: Instant, input: Input<'_>) {
-        self.last_now = Some(now);
+        self.last_now = self.last_now.max(now);
         let Input::Datagram {
             from,
             to: _,
@@ -463,7 +471,7 @@ impl Endpoint {
     /// Fires due timers. Call when the instant of the last
     /// [`Output::Timeout`] has come (calling early or late is harmless).
     pub fn handle_timeout(&mut self, now: Instant) {
-        self.last_now = Some(now);
+        self.last_now = self.last_now.max(now);
         let due: Vec<TxKey> = self
             .client_txs
             .iter()
@@ -514,9 +522,7 @@ impl Endpoint {
         if let Some(o) = self.queue.pop_front() {
             return o;
         }
-        let fallback = self
-            .last_now
-            .map_or_else(Instant::now, |n| n + Duration::from_secs(3600));
+        let fallback = self.last_now + Duration::from_secs(3600);
         Output::Timeout(self.poll_timeout().unwrap_or(fallback))
     }
 
@@ -572,7 +578,7 @@ impl Endpoint {
         call: CallHandle,
         early_media: Option<AudioConfig>,
     ) -> Result<Option<NegotiatedAudio>, Error> {
-        self.last_now = Some(now);
+        self.last_now = self.last_now.max(now);
         self.uas_early(call)?;
         let (status, neg) = match early_media {
             Some(audio) => {
@@ -603,7 +609,7 @@ impl Endpoint {
         call: CallHandle,
         audio: AudioConfig,
     ) -> Result<Option<NegotiatedAudio>, Error> {
-        self.last_now = Some(now);
+        self.last_now = self.last_now.max(now);
         self.uas_early(call)?;
         let neg = if self
             .calls
@@ -633,7 +639,7 @@ impl Endpoint {
     /// [`Error::InvalidStatus`] for a status below 300, [`Error::UnknownCall`],
     /// [`Error::InvalidState`] after a final response.
     pub fn reject(&mut self, now: Instant, call: CallHandle, status: u16) -> Result<(), Error> {
-        self.last_now = Some(now);
+        self.last_now = self.last_now.max(now);
         if !(300..=699).contains(&status) {
             return Err(Error::InvalidStatus(status));
         }
@@ -659,7 +665,7 @@ impl Endpoint {
     /// # Errors
     /// [`Error::InvalidUri`] when a URI is not `sip:`/`sips:`/`tel:`.
     pub fn invite(&mut self, now: Instant, params: InviteParams) -> Result<CallHandle, Error> {
-        self.last_now = Some(now);
+        self.last_now = self.last_now.max(now);
         for u in [&params.to_uri, &params.from_uri] {
             if crate::headers::uri_parts(u).is_none() {
                 return Err(Error::InvalidUri(u.clone()));
@@ -734,7 +740,7 @@ impl Endpoint {
     /// [`Error::UnknownCall`]; [`Error::InvalidState`] for inbound or
     /// established calls (use `reject`/`bye`).
     pub fn cancel(&mut self, now: Instant, call: CallHandle) -> Result<(), Error> {
-        self.last_now = Some(now);
+        self.last_now = self.last_now.max(now);
         let c = self.calls.get_mut(&call).ok_or(Error::UnknownCall)?;
         if c.role != Role::Uac || c.state != CallState::Early {
             return Err(Error::InvalidState(
@@ -760,7 +766,7 @@ impl Endpoint {
     /// [`Error::UnknownCall`], [`Error::InvalidState`] for early calls (use
     /// `cancel` or `reject`).
     pub fn bye(&mut self, now: Instant, call: CallHandle) -> Result<(), Error> {
-        self.last_now = Some(now);
+        self.last_now = self.last_now.max(now);
         let c = self.calls.get(&call).ok_or(Error::UnknownCall)?;
         if c.state == CallState::Early {
             return Err(Error::InvalidState("bye needs an answered call"));
@@ -774,7 +780,7 @@ impl Endpoint {
     /// (RFC 3261 §10.2). Refreshes run automatically at half the granted
     /// expiry; see [`Event::Registered`] / [`Event::RegistrationFailed`].
     pub fn register(&mut self, now: Instant, params: RegisterParams) -> RegistrationHandle {
-        self.last_now = Some(now);
+        self.last_now = self.last_now.max(now);
         let h = RegistrationHandle(self.alloc_id());
         let reg = Registration {
             call_id: format!("{}@denwa", self.random_token()),
@@ -800,7 +806,7 @@ impl Endpoint {
         now: Instant,
         registration: RegistrationHandle,
     ) -> Result<(), Error> {
-        self.last_now = Some(now);
+        self.last_now = self.last_now.max(now);
         let reg = self
             .registrations
             .get_mut(&registration)
@@ -836,6 +842,12 @@ impl Endpoint {
         }
         if req.method == Method::Ack {
             self.on_2xx_ack(now, req);
+            return;
+        }
+        if self.server_txs.len() >= self.cfg.max_server_transactions {
+            let mut resp = req.response(503, Some(&self.random_token()));
+            resp.headers.push("Retry-After", "5");
+            self.send_raw(from, transport, resp.to_bytes());
             return;
         }
         if req
@@ -1015,6 +1027,7 @@ impl Endpoint {
         self.dialogs.insert(self.dialog_key_local(call), call);
         let trying = req.response(100, None);
         let request_uri = req.uri.clone();
+        let headers = req.headers.clone();
         self.new_server_tx_respond(now, key, req, from, transport, Some(call), &trying);
         self.queue.push_back(Output::Event(Event::IncomingCall {
             call,
@@ -1023,6 +1036,7 @@ impl Endpoint {
             request_uri,
             offer,
             source: from,
+            headers,
         }));
     }
 
@@ -1334,7 +1348,7 @@ impl Endpoint {
                     let mut resp = Response {
                         status: 408,
                         reason: "Request Timeout".into(),
-                        headers: crate::message::Headers::new(),
+                        headers: Headers::new(),
                         body: Vec::new(),
                     };
                     resp.headers.push("X-Denwa-Local", "timeout");
@@ -1807,7 +1821,7 @@ impl Endpoint {
         let mut req = Request {
             method: method.clone(),
             uri: d.remote_target.clone(),
-            headers: crate::message::Headers::new(),
+            headers: Headers::new(),
             body: Vec::new(),
         };
         let via = self.new_via(transport);
@@ -1847,7 +1861,7 @@ impl Endpoint {
             return Request {
                 method: Method::Ack,
                 uri: String::new(),
-                headers: crate::message::Headers::new(),
+                headers: Headers::new(),
                 body: Vec::new(),
             };
         };
@@ -2051,7 +2065,7 @@ impl Endpoint {
         let mut req = Request {
             method: Method::Cancel,
             uri: inv.uri.clone(),
-            headers: crate::message::Headers::new(),
+            headers: Headers::new(),
             body: Vec::new(),
         };
         if let Some(v) = inv.headers.get_all("Via").first() {
@@ -2117,7 +2131,7 @@ impl Endpoint {
         let mut req = Request {
             method: Method::Register,
             uri: p.registrar_uri.clone(),
-            headers: crate::message::Headers::new(),
+            headers: Headers::new(),
             body: Vec::new(),
         };
         req.headers.push("Via", via);
@@ -2162,11 +2176,6 @@ impl Endpoint {
     fn gc(&mut self) {
         self.client_txs.retain(|_, (tx, _)| !tx.is_terminated());
         self.server_txs.retain(|_, (tx, _)| !tx.is_terminated());
-        let _ = self
-            .client_txs
-            .values()
-            .filter(|(t, _)| t.awaiting_final())
-            .count();
     }
 }
 

@@ -248,11 +248,6 @@ impl ClientTx {
         self.state == State::Proceeding
     }
 
-    /// Whether the transaction is still waiting for a final response.
-    pub(crate) fn awaiting_final(&self) -> bool {
-        matches!(self.state, State::Calling | State::Proceeding)
-    }
-
     pub(crate) fn deadline(&self) -> Option<Instant> {
         self.timers.next()
     }

@@ -170,8 +170,8 @@ v=0\r\no=- 1 1 IN IP4 192.0.2.20\r\ns=-\r\nc=IN IP4 192.0.2.20\r\nt=0 0\r\nm=aud
         }
         bytes.truncate(cut.max(1).min(bytes.len()));
         let local: SocketAddr = "198.51.100.10:5060".parse().expect("literal");
-        let mut ep = Endpoint::new(Config::new(local, 3));
         let now = Instant::now();
+        let mut ep = Endpoint::new(Config::new(local, 3), now);
         let transport = if tcp { Transport::Tcp } else { Transport::Udp };
         ep.handle_input(now, Input::Datagram { from: "192.0.2.20:5060".parse().expect("literal"), to: local, transport, bytes: &bytes });
         let mut t = now;

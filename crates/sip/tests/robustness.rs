@@ -133,3 +133,34 @@ fn stray_response_is_ignored() {
     assert!(raw.sent.is_empty());
     assert!(raw.take_events().is_empty());
 }
+
+#[test]
+fn transaction_table_limit_answers_stateless_503() {
+    let mut cfg = Config::new(addr(DENWA), 1);
+    cfg.max_server_transactions = 2;
+    let mut raw = Raw::with_config(cfg);
+    for i in 0..3 {
+        let opts = String::from_utf8(invite(&format!("z9hG4bKo{i}"), &format!("o{i}"), None, ""))
+            .expect("utf8")
+            .replacen("INVITE sip", "OPTIONS sip", 1)
+            .replace("CSeq: 1 INVITE", "CSeq: 1 OPTIONS");
+        raw.recv(opts.as_bytes());
+    }
+    assert_eq!(
+        raw.sent_lines(),
+        vec![
+            "SIP/2.0 200 OK",
+            "SIP/2.0 200 OK",
+            "SIP/2.0 503 Service Unavailable"
+        ]
+    );
+    // Timer J (64·T1 on UDP) frees the table again.
+    raw.advance(Duration::from_secs(33));
+    raw.take_sent();
+    let opts = String::from_utf8(invite("z9hG4bKo9", "o9", None, ""))
+        .expect("utf8")
+        .replacen("INVITE sip", "OPTIONS sip", 1)
+        .replace("CSeq: 1 INVITE", "CSeq: 1 OPTIONS");
+    raw.recv(opts.as_bytes());
+    assert_eq!(raw.sent_lines(), vec!["SIP/2.0 200 OK"]);
+}

@@ -137,7 +137,7 @@ impl Raw {
         let now = Instant::now();
         let mut r = Self {
             now,
-            ep: Endpoint::new(cfg),
+            ep: Endpoint::new(cfg, now),
             sent: Vec::new(),
             events: Vec::new(),
             start: now,
@@ -251,8 +251,8 @@ impl Pair {
         let now = Instant::now();
         let mut p = Self {
             now,
-            a: Endpoint::new(a),
-            b: Endpoint::new(b),
+            a: Endpoint::new(a, now),
+            b: Endpoint::new(b, now),
             a_events: Vec::new(),
             b_events: Vec::new(),
             wire: Vec::new(),
