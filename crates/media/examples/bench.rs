@@ -16,6 +16,11 @@ fn per_iter(total: Duration, iters: u32) -> Duration {
     total / iters
 }
 
+/// The machine may be shared: report the best of several batches for the small kernels.
+fn best(f: &mut dyn FnMut() -> Duration) -> Duration {
+    (0..7).map(|_| f()).min().unwrap_or_default()
+}
+
 fn main() {
     let t0 = Instant::now();
     let mut room = Room::new(t0);
@@ -65,6 +70,8 @@ fn main() {
     let mut receive = Duration::ZERO;
     let mut tick = Duration::ZERO;
     let mut received = 0u32;
+    let mut best_window: Option<Duration> = None;
+    let mut window = Duration::ZERO;
     for n in 0..ticks {
         for (i, (leg, addr)) in legs.iter().enumerate() {
             let mut p = packets[i][(n % 50) as usize].clone();
@@ -82,39 +89,73 @@ fn main() {
         }
         while room.poll_event().is_some() {}
         black_box(room.recording().mixed());
-        tick += start.elapsed();
+        let spent = start.elapsed();
+        tick += spent;
+        window += spent;
+        if n % 50 == 49 {
+            let avg = window / 50;
+            best_window = Some(best_window.map_or(avg, |b| b.min(avg)));
+            window = Duration::ZERO;
+        }
         now += TICK;
     }
     let per_tick = per_iter(tick, ticks);
+    let best_tick = best_window.unwrap_or(per_tick);
     let share = per_tick.as_secs_f64() / TICK.as_secs_f64() * 100.0;
+    let best_share = best_tick.as_secs_f64() / TICK.as_secs_f64() * 100.0;
+    let best_share = best_tick.as_secs_f64() / TICK.as_secs_f64() * 100.0;
 
     let pcm: Vec<i16> = (0..160_000)
         .map(|i| ((i * 37) % 65536 - 32768) as i16)
         .collect();
     let mut codes = vec![0u8; pcm.len()];
     let mut back = vec![0i16; pcm.len()];
-    let start = Instant::now();
-    for _ in 0..20 {
+    let frames = pcm.len() as u32 / 160;
+    let enc = best(&mut || {
+        let start = Instant::now();
         g711::encode_ulaw(black_box(&pcm), &mut codes);
-    }
-    let enc = start.elapsed() / (20 * pcm.len() as u32 / 160);
-    let start = Instant::now();
-    for _ in 0..20 {
+        start.elapsed() / frames
+    });
+    let dec = best(&mut || {
+        let start = Instant::now();
         g711::decode_ulaw(black_box(&codes), &mut back);
-    }
-    let dec = start.elapsed() / (20 * pcm.len() as u32 / 160);
+        start.elapsed() / frames
+    });
+
+    let mut up = denwa_media::resample::Resampler::new(8000, 16000);
+    let mut down = denwa_media::resample::Resampler::new(16000, 8000);
+    let narrow = [1000i16; 160];
+    let mut wide = [0i16; 320];
+    let up_cost = best(&mut || {
+        let start = Instant::now();
+        for _ in 0..2_000 {
+            up.process(black_box(&narrow), &mut wide);
+        }
+        start.elapsed() / 2_000
+    });
+    let mut narrow_out = [0i16; 160];
+    let down_cost = best(&mut || {
+        let start = Instant::now();
+        for _ in 0..2_000 {
+            down.process(black_box(&wide), &mut narrow_out);
+        }
+        start.elapsed() / 2_000
+    });
 
     println!("| path | cost |");
     println!("|---|---|");
     println!(
-        "| 10-party G.711 room tick (decode, N-1 mix, encode, RTP out) | {per_tick:?} per 20 ms = {share:.3} % of one core |"
+        "| 10-party G.711 room tick (decode, N-1 mix, encode, RTP out), mean of {ticks} | {per_tick:?} per 20 ms = {share:.3} % of one core |"
     );
+    println!("| same, best 1 s window | {best_tick:?} per 20 ms = {best_share:.3} % of one core |");
     println!(
         "| receive path (`handle_rtp`, parse + stats + jitter buffer) | {:?} per packet |",
         per_iter(receive, received)
     );
     println!("| G.711 µ-law encode | {enc:?} per 20 ms frame (160 samples) |");
     println!("| G.711 µ-law decode | {dec:?} per 20 ms frame (160 samples) |");
+    println!("| resample 8 → 16 kHz | {up_cost:?} per 20 ms frame |");
+    println!("| resample 16 → 8 kHz | {down_cost:?} per 20 ms frame |");
 }
 
 fn config_addr(i: usize) -> SocketAddr {
