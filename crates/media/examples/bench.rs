@@ -103,7 +103,6 @@ fn main() {
     let best_tick = best_window.unwrap_or(per_tick);
     let share = per_tick.as_secs_f64() / TICK.as_secs_f64() * 100.0;
     let best_share = best_tick.as_secs_f64() / TICK.as_secs_f64() * 100.0;
-    let best_share = best_tick.as_secs_f64() / TICK.as_secs_f64() * 100.0;
 
     let pcm: Vec<i16> = (0..160_000)
         .map(|i| ((i * 37) % 65536 - 32768) as i16)
