@@ -48,7 +48,12 @@ async fn malformed_bodies_are_4xx_with_a_reason() {
         .await;
     assert_error(st, &b, 400, "invalid_field");
     let (st, b) = s
-        .raw("POST", &notes, &[auth.clone()], Some(br#"{"body": "x"}"#))
+        .raw(
+            "POST",
+            &notes,
+            std::slice::from_ref(&auth),
+            Some(br#"{"body": "x"}"#),
+        )
         .await;
     assert_error(st, &b, 415, "unsupported_media_type");
     let big = format!("{{\"body\": \"{}\"}}", "a".repeat(2 * 1024 * 1024));
@@ -77,9 +82,9 @@ async fn bad_paths_queries_and_values_are_400() {
     let tok = Some(t.owner_token.as_str());
     let c = t.channel;
     for path in [
-        format!("/api/v1/channels/abc/chats"),
+        "/api/v1/channels/abc/chats".to_owned(),
         format!("/api/v1/channels/{c}/chats/1x"),
-        format!("/api/v1/channels/99999999999999999999999/chats"),
+        "/api/v1/channels/99999999999999999999999/chats".to_owned(),
         format!("/api/v1/channels/{c}/chats?state=lost"),
         format!("/api/v1/channels/{c}/chats?medium=fax"),
         format!("/api/v1/channels/{c}/chats?assignee=bob"),

@@ -473,12 +473,12 @@ impl Store for SqliteStore {
                 .bind(id)
                 .execute(&mut *tx)
                 .await;
-            if let Err(e) = &res {
-                if unique_violation(e) {
-                    return Err(StoreError::Conflict(format!(
-                        "{number} already belongs to a channel"
-                    )));
-                }
+            if let Err(e) = &res
+                && unique_violation(e)
+            {
+                return Err(StoreError::Conflict(format!(
+                    "{number} already belongs to a channel"
+                )));
             }
             res?;
         }
@@ -921,10 +921,10 @@ impl Store for SqliteStore {
                 .bind(team)
                 .execute(&mut *tx)
                 .await;
-            if let Err(e) = &res {
-                if unique_violation(e) {
-                    return Err(StoreError::Conflict(format!("a team named {name} exists")));
-                }
+            if let Err(e) = &res
+                && unique_violation(e)
+            {
+                return Err(StoreError::Conflict(format!("a team named {name} exists")));
             }
             res?;
         }
@@ -1336,12 +1336,12 @@ impl Store for SqliteStore {
     ) -> Result<(ChatSummary, Event)> {
         let mut tx = self.pool.begin().await?;
         load_chat(&mut tx, channel, chat).await?;
-        if let Some(staff) = assignee {
-            if !is_member(&mut tx, channel, staff).await? {
-                return Err(StoreError::Invalid(format!(
-                    "staff {staff} is not a member of this channel"
-                )));
-            }
+        if let Some(staff) = assignee
+            && !is_member(&mut tx, channel, staff).await?
+        {
+            return Err(StoreError::Invalid(format!(
+                "staff {staff} is not a member of this channel"
+            )));
         }
         sqlx::query("UPDATE chats SET assignee_id = ? WHERE id = ?")
             .bind(assignee)
