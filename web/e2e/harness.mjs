@@ -49,16 +49,6 @@ export async function startServer() {
   const logFile = path.join(OUT, `server-${port}.log`);
   const logFd = fs.openSync(logFile, 'w');
   const args = ['serve', '--demo', '--data-dir', dataDir, '--http', `127.0.0.1:${port}`, '--web-dir', dist];
-  // The brief's command line has --sip-disabled; a server without SIP yet does not know the flag
-  // (and refuses unknown flags), so it is passed only when `serve --help` lists it.
-  let help = '';
-  try {
-    help = execFileSync(bin, ['serve', '--help'], { encoding: 'utf8', timeout: 10_000 });
-  } catch (e) {
-    help = String(e.stdout ?? '');
-  }
-  if (help.includes('--sip-disabled')) args.push('--sip-disabled');
-  else log('note: this server has no --sip-disabled flag; starting it without');
   const env = { ...process.env, DENWA_DEMO_PASSWORD: DEMO_PASSWORD };
   let child = null;
   let exited = null;
