@@ -24,6 +24,12 @@ pub enum Error {
     /// Hold applies to the customer leg of a phone call only (SPEC HD-1).
     #[error("leg {0:?} is not the customer leg; only the customer can be put on hold")]
     NotCustomer(LegId),
+    /// Only a staff participant can put the customer on hold (SPEC HD-1).
+    #[error("leg {0:?} is not a staff leg; only staff can start a hold")]
+    NotStaff(LegId),
+    /// DTMF was requested on a leg without a negotiated `telephone-event` payload type.
+    #[error("leg {0:?} has no telephone-event payload type negotiated")]
+    DtmfNotNegotiated(LegId),
     /// The datagram is not a valid RTP packet (RFC 3550 §5.1).
     #[error("invalid RTP packet: {0:?}")]
     Rtp(rtp_types::RtpParseError),

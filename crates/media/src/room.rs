@@ -522,9 +522,12 @@ impl Room {
     /// hearing each other and no longer hear the customer.
     pub fn hold(&mut self, customer: LegId, by: LegId) -> Result<(), Error> {
         let c = self.index(customer)?;
-        self.index(by)?;
+        let b = self.index(by)?;
         if self.legs[c].config.role != Role::Customer {
             return Err(Error::NotCustomer(customer));
+        }
+        if self.legs[b].config.role != Role::Staff {
+            return Err(Error::NotStaff(by));
         }
         self.hold = Some(Hold { customer, by });
         Ok(())
@@ -548,9 +551,10 @@ impl Room {
         let parsed: Result<Vec<DtmfDigit>, Error> =
             digits.chars().map(DtmfDigit::from_char).collect();
         let parsed = parsed?;
+        let id = leg;
         let leg = self.leg_mut(leg)?;
         if leg.config.telephone_event.is_none() {
-            return Err(Error::UnexpectedPayloadType(101));
+            return Err(Error::DtmfNotNegotiated(id));
         }
         for digit in parsed {
             leg.dtmf_tx.queue(digit, duration);

@@ -186,6 +186,10 @@ fn hold_ends_when_the_holder_leaves_hd3() {
         sim.room.hold(staff, customer),
         Err(Error::NotCustomer(_))
     ));
+    assert!(matches!(
+        sim.room.hold(customer, customer),
+        Err(Error::NotStaff(_))
+    ));
     sim.room.hold(customer, staff).unwrap();
     sim.room.remove_leg(staff).unwrap();
     assert_eq!(sim.room.on_hold(), None);
@@ -373,6 +377,13 @@ fn dtmf_from_staff_dialpad_leaves_as_rfc4733_rg2() {
             .send_dtmf(customer, "x", Duration::from_millis(100))
             .is_err()
     );
+    let mut no_events = LegConfig::new(Role::Staff, Codec::Pcmu);
+    no_events.telephone_event = None;
+    let plain = sim.room.add_leg(sim.now, no_events).unwrap();
+    assert!(matches!(
+        sim.room.send_dtmf(plain, "1", Duration::from_millis(100)),
+        Err(Error::DtmfNotNegotiated(_))
+    ));
     sim.run(1.5);
     let digits: String = sim.phones[c]
         .digits
