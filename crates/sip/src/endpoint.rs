@@ -216,6 +216,15 @@ pub enum Event {
         /// New parameters.
         audio: NegotiatedAudio,
     },
+    /// Our re-INVITE ([`Endpoint::update_session`]) was refused; the previous
+    /// session stays in force (RFC 3261 §14.1). 491 means glare: try again
+    /// after a short random wait.
+    SessionUpdateFailed {
+        /// The call.
+        call: CallHandle,
+        /// Final status.
+        status: u16,
+    },
     /// DTMF received by SIP INFO (`application/dtmf-relay`).
     Dtmf {
         /// The call.
@@ -313,8 +322,12 @@ pub struct RegisterParams {
 enum Owner {
     /// The INVITE (or re-sent INVITE after auth) of an outbound call.
     CallInvite(CallHandle),
-    /// An in-dialog non-INVITE request (BYE, UPDATE, CANCEL).
+    /// An in-dialog non-INVITE request (BYE, UPDATE, INFO).
     CallRequest(CallHandle),
+    /// A CANCEL: its response says nothing about the dialog (§9.1).
+    Cancel,
+    /// A re-INVITE we sent (RFC 3261 §14.1).
+    CallReinvite(CallHandle),
     Registration(RegistrationHandle),
 }
 
@@ -380,6 +393,21 @@ struct Call {
     session_timer: Option<SessionTimer>,
     /// UAS: what the caller asked for in the INVITE (Session-Expires, refresher, supports timer).
     session_request: Option<(u32, Option<String>, bool)>,
+    /// Whether the peer listed UPDATE in `Allow` (RFC 4028 refresh method).
+    peer_allows_update: bool,
+    /// Our re-INVITE in progress.
+    reinvite: Option<Reinvite>,
+    /// CSeq and bytes of the ACK for our last re-INVITE's 2xx (re-sent on retransmits).
+    reinvite_ack: Option<(u32, Vec<u8>)>,
+}
+
+#[derive(Debug)]
+struct Reinvite {
+    seq: u32,
+    audio: AudioConfig,
+    offer: SessionDescription,
+    /// A session refresh: no event on success.
+    refresh: bool,
 }
 
 #[derive(Debug)]
@@ -717,6 +745,9 @@ impl Endpoint {
                 ack_bytes: None,
                 session_timer: None,
                 session_request: None,
+                peer_allows_update: false,
+                reinvite: None,
+                reinvite_ack: None,
             },
         );
         self.dialogs.insert(self.dialog_key_local(call), call);
@@ -773,6 +804,68 @@ impl Endpoint {
         }
         self.send_bye(now, call);
         self.remove_call(call);
+        Ok(())
+    }
+
+    /// Changes our side of an established call with a re-INVITE (RFC 3261
+    /// §14.1, RFC 3264 §8): e.g. `audio.direction = SendOnly` to hold the
+    /// peer, `SendRecv` to resume, or a new RTP address. The outcome is
+    /// [`Event::SessionModified`] or [`Event::SessionUpdateFailed`].
+    ///
+    /// # Errors
+    /// [`Error::UnknownCall`]; [`Error::InvalidState`] before the call is
+    /// confirmed or while another re-INVITE is in progress.
+    pub fn update_session(
+        &mut self,
+        now: Instant,
+        call: CallHandle,
+        audio: AudioConfig,
+    ) -> Result<(), Error> {
+        self.last_now = self.last_now.max(now);
+        let c = self.calls.get(&call).ok_or(Error::UnknownCall)?;
+        if c.state != CallState::Confirmed || c.pending_ack.is_some() || c.reinvite.is_some() {
+            return Err(Error::InvalidState(
+                "re-INVITE needs a confirmed call with no offer/answer in progress",
+            ));
+        }
+        let (sid, ver) = c
+            .local_sdp
+            .as_ref()
+            .map_or((1, 1), |s| (s.session_id, s.session_version + 1));
+        let offer = sdp::create_offer(&audio, sid, ver);
+        self.send_reinvite(now, call, audio, offer, false);
+        Ok(())
+    }
+
+    /// Sends one DTMF digit by SIP INFO (`application/dtmf-relay`), for
+    /// peers that do not take RFC 4733 in RTP.
+    ///
+    /// # Errors
+    /// [`Error::UnknownCall`], [`Error::InvalidState`] for an unconfirmed
+    /// call or a digit outside `0-9 * # A-D`.
+    pub fn send_dtmf_info(
+        &mut self,
+        now: Instant,
+        call: CallHandle,
+        digit: char,
+        duration_ms: u32,
+    ) -> Result<(), Error> {
+        self.last_now = self.last_now.max(now);
+        let digit = digit.to_ascii_uppercase();
+        if !matches!(digit, '0'..='9' | '*' | '#' | 'A'..='D') {
+            return Err(Error::InvalidState("not a DTMF digit"));
+        }
+        let c = self.calls.get_mut(&call).ok_or(Error::UnknownCall)?;
+        if c.state != CallState::Confirmed {
+            return Err(Error::InvalidState("INFO needs a confirmed call"));
+        }
+        c.dialog.local_seq += 1;
+        let d = c.dialog.clone();
+        let (peer, tp) = (c.peer, c.transport);
+        let mut req = self.dialog_request(&d, Method::Info, tp);
+        req.headers.push("Content-Type", "application/dtmf-relay");
+        req.body = format!("Signal={digit}\r\nDuration={duration_ms}\r\n").into_bytes();
+        self.start_client(now, req, peer, tp, Owner::CallRequest(call));
         Ok(())
     }
 
@@ -965,16 +1058,7 @@ impl Endpoint {
         let call = CallHandle(self.alloc_id());
         let local_tag = self.random_token();
         let session_request = se.map(|s| {
-            let refresher = req
-                .headers
-                .get("Session-Expires")
-                .and_then(|v| {
-                    NameAddr::parse(&format!(
-                        "<sip:x>;{}",
-                        v.split_once(';').map_or("", |p| p.1)
-                    ))
-                })
-                .and_then(|n| n.param("refresher").map(str::to_ascii_lowercase));
+            let refresher = req.headers.get("Session-Expires").and_then(refresher_param);
             (s, refresher, supports_timer(&req))
         });
         let dialog = Dialog {
@@ -1022,6 +1106,9 @@ impl Endpoint {
                 session_timer: None,
                 session_request: session_request
                     .or_else(|| supports_timer(&req).then_some((0, None, true))),
+                peer_allows_update: allows_update(&req.headers),
+                reinvite: None,
+                reinvite_ack: None,
             },
         );
         self.dialogs.insert(self.dialog_key_local(call), call);
@@ -1188,6 +1275,12 @@ impl Endpoint {
         };
         let confirmed = c.state == CallState::Confirmed;
         let pending = c.pending_ack.is_some();
+        if is_invite && c.reinvite.is_some() {
+            // §14.2: glare with our own re-INVITE.
+            let resp = req.response(491, None);
+            self.new_server_tx_respond(now, key, req, from, transport, Some(call), &resp);
+            return;
+        }
         if is_invite && (!confirmed || pending) {
             // §14.2: an INVITE while one is in progress → 491 (500 when ours is UAS-side pending).
             let resp = req.response(if pending { 500 } else { 491 }, None);
@@ -1255,7 +1348,8 @@ impl Endpoint {
         resp.headers.push("Supported", SUPPORTED);
         // RFC 4028 §10: any successful refresh restarts the timer.
         let se = header_seconds(req.headers.get("Session-Expires"));
-        self.refresh_session_timer(now, call, se, &mut resp);
+        let refresher = req.headers.get("Session-Expires").and_then(refresher_param);
+        self.refresh_session_timer(now, call, se, refresher.as_deref(), &mut resp);
         if is_invite && let Some(c) = self.calls.get_mut(&call) {
             c.pending_ack = Some((key.clone(), false));
         }
@@ -1405,8 +1499,146 @@ impl Endpoint {
                     }));
                 }
             }
+            Owner::Cancel => {}
+            Owner::CallReinvite(call) => self.on_reinvite_response(now, call, resp),
             Owner::Registration(h) => self.on_register_response(now, h, resp),
         }
+    }
+
+    /// Responses to our re-INVITE (RFC 3261 §14.1).
+    fn on_reinvite_response(&mut self, now: Instant, call: CallHandle, resp: Response) {
+        let Some(c) = self.calls.get_mut(&call) else {
+            return;
+        };
+        let seq = resp.cseq().map_or(0, |s| s.seq);
+        if resp.status < 200 {
+            return;
+        }
+        if resp.status < 300 {
+            let Some(re) = c.reinvite.take_if(|r| r.seq == seq) else {
+                // §13.2.2.4: a retransmitted 2xx gets the same ACK again.
+                if let Some((ack_seq, ack)) = &c.reinvite_ack
+                    && *ack_seq == seq
+                {
+                    let (ack, peer, tp) = (ack.clone(), c.peer, c.transport);
+                    self.send_raw(peer, tp, ack);
+                }
+                return;
+            };
+            if let Some(contact) = resp
+                .headers
+                .get_all("Contact")
+                .first()
+                .and_then(|v| NameAddr::parse(v))
+            {
+                c.dialog.remote_target = contact.uri;
+            }
+            let mut d = c.dialog.clone();
+            d.local_seq = seq;
+            let (peer, tp) = (c.peer, c.transport);
+            let ack = self.dialog_request(&d, Method::Ack, tp).to_bytes();
+            self.send_raw(peer, tp, ack.clone());
+            let Some(c) = self.calls.get_mut(&call) else {
+                return;
+            };
+            c.reinvite_ack = Some((seq, ack));
+            let neg = SessionDescription::parse(&resp.body)
+                .ok()
+                .and_then(|a| sdp::process_answer(&a, &re.audio).ok());
+            let Some(audio) = neg else {
+                self.send_bye(now, call);
+                self.remove_call(call);
+                self.queue.push_back(Output::Event(Event::CallEnded {
+                    call,
+                    reason: EndReason::NoCommonCodec,
+                }));
+                return;
+            };
+            c.local_sdp = Some(re.offer);
+            c.local_audio = Some(re.audio);
+            c.negotiated = Some(audio.clone());
+            if let Some(se) = header_seconds(resp.headers.get("Session-Expires"))
+                && let Some(st) = c.session_timer.as_mut()
+            {
+                st.interval = se.max(MIN_SE_FLOOR);
+                // Relative to our re-INVITE: `uac` is us.
+                if let Some(r) = resp
+                    .headers
+                    .get("Session-Expires")
+                    .and_then(refresher_param)
+                {
+                    st.we_refresh = r == "uac";
+                }
+            }
+            self.start_session_timer(now, call);
+            if !re.refresh {
+                self.queue
+                    .push_back(Output::Event(Event::SessionModified { call, audio }));
+            }
+            return;
+        }
+        if c.reinvite.as_ref().is_none_or(|r| r.seq != seq) {
+            return;
+        }
+        let refresh = c.reinvite.take().is_some_and(|r| r.refresh);
+        if matches!(resp.status, 408 | 481) {
+            // §14.1: the dialog is gone.
+            if resp.status == 408 {
+                self.send_bye(now, call);
+            }
+            self.remove_call(call);
+            self.queue.push_back(Output::Event(Event::CallEnded {
+                call,
+                reason: EndReason::DialogLost,
+            }));
+        } else if !refresh {
+            // The old session stays in force (§14.1).
+            self.queue
+                .push_back(Output::Event(Event::SessionUpdateFailed {
+                    call,
+                    status: resp.status,
+                }));
+        }
+    }
+
+    fn send_reinvite(
+        &mut self,
+        now: Instant,
+        call: CallHandle,
+        audio: AudioConfig,
+        offer: SessionDescription,
+        refresh: bool,
+    ) {
+        let Some(c) = self.calls.get_mut(&call) else {
+            return;
+        };
+        c.dialog.local_seq += 1;
+        let seq = c.dialog.local_seq;
+        let d = c.dialog.clone();
+        let (peer, tp) = (c.peer, c.transport);
+        let se = c
+            .session_timer
+            .as_ref()
+            .map(|st| (st.interval, st.we_refresh));
+        c.reinvite = Some(Reinvite {
+            seq,
+            audio,
+            offer: offer.clone(),
+            refresh,
+        });
+        let mut req = self.dialog_request(&d, Method::Invite, tp);
+        req.headers.push("Allow", ALLOW);
+        req.headers.push("Supported", SUPPORTED);
+        if let Some((interval, we_refresh)) = se {
+            // RFC 4028 §7.4: keep the refresher role as negotiated.
+            // RFC 4028 §7.4: the parameter is relative to this request, whose UAC we are.
+            let r = if we_refresh { "uac" } else { "uas" };
+            req.headers
+                .push("Session-Expires", format!("{interval};refresher={r}"));
+        }
+        req.headers.push("Content-Type", "application/sdp");
+        req.body = offer.to_bytes();
+        self.start_client(now, req, peer, tp, Owner::CallReinvite(call));
     }
 
     fn on_invite_response(&mut self, now: Instant, call: CallHandle, resp: Response) {
@@ -1574,12 +1806,14 @@ impl Endpoint {
             return;
         };
         c.negotiated = Some(audio.clone());
+        c.peer_allows_update = allows_update(&resp.headers);
         // RFC 4028 §7.2: the 2xx says who refreshes.
         if let Some(se) = header_seconds(resp.headers.get("Session-Expires")) {
             let refresher_uas = resp
                 .headers
                 .get("Session-Expires")
-                .is_some_and(|v| v.to_ascii_lowercase().contains("refresher=uas"));
+                .and_then(refresher_param)
+                .is_some_and(|r| r == "uas");
             c.session_timer = Some(SessionTimer {
                 interval: se.max(MIN_SE_FLOOR),
                 we_refresh: !refresher_uas,
@@ -1706,6 +1940,21 @@ impl Endpoint {
             let Some(c) = self.calls.get_mut(&call) else {
                 continue;
             };
+            if !c.peer_allows_update {
+                // The peer did not list UPDATE: refresh with a re-INVITE
+                // carrying the unchanged session (RFC 4028 §7.4, RFC 3264 §8).
+                let (Some(audio), Some(sd)) = (c.local_audio.clone(), c.local_sdp.clone()) else {
+                    continue;
+                };
+                if c.reinvite.is_some() {
+                    continue;
+                }
+                if let Some(st) = c.session_timer.as_mut() {
+                    st.refresh_at = None;
+                }
+                self.send_reinvite(now, call, audio, sd, true);
+                continue;
+            }
             c.dialog.local_seq += 1;
             let dialog = c.dialog.clone();
             let (peer, tp) = (c.peer, c.transport);
@@ -1713,7 +1962,8 @@ impl Endpoint {
                 .session_timer
                 .as_ref()
                 .map_or(self.cfg.session_expires, |s| s.interval);
-            let refresher = if c.role == Role::Uac { "uac" } else { "uas" };
+            // RFC 4028 §7.4: `uac` names the sender of this request, the refresher.
+            let refresher = "uac";
             let mut req = self.dialog_request(&dialog, Method::Update, tp);
             req.headers.push(
                 "Session-Expires",
@@ -2023,6 +2273,7 @@ impl Endpoint {
         now: Instant,
         call: CallHandle,
         se: Option<u32>,
+        refresher: Option<&str>,
         resp: &mut Response,
     ) {
         let Some(st) = self
@@ -2034,6 +2285,13 @@ impl Endpoint {
         };
         if let Some(se) = se {
             st.interval = se.max(MIN_SE_FLOOR);
+        }
+        // The peer's request may hand the refresher role over (RFC 4028 §9):
+        // `uac` is the peer itself, `uas` is us.
+        match refresher {
+            Some("uac") => st.we_refresh = false,
+            Some("uas") => st.we_refresh = true,
+            _ => {}
         }
         let r = if st.we_refresh { "uas" } else { "uac" };
         resp.headers
@@ -2090,7 +2348,7 @@ impl Endpoint {
             .to_string(),
         );
         let (peer, tp) = (c.peer, c.transport);
-        self.start_client(now, req, peer, tp, Owner::CallRequest(call));
+        self.start_client(now, req, peer, tp, Owner::Cancel);
     }
 
     fn send_bye(&mut self, now: Instant, call: CallHandle) {
@@ -2177,6 +2435,23 @@ impl Endpoint {
         self.client_txs.retain(|_, (tx, _)| !tx.is_terminated());
         self.server_txs.retain(|_, (tx, _)| !tx.is_terminated());
     }
+}
+
+/// The `refresher` parameter of a `Session-Expires` value, lower case.
+fn refresher_param(value: &str) -> Option<String> {
+    value.split(';').skip(1).find_map(|p| {
+        let (k, v) = p.split_once('=')?;
+        k.trim()
+            .eq_ignore_ascii_case("refresher")
+            .then(|| v.trim().to_ascii_lowercase())
+    })
+}
+
+fn allows_update(headers: &Headers) -> bool {
+    headers
+        .get_all("Allow")
+        .into_iter()
+        .any(|m| m.eq_ignore_ascii_case("UPDATE"))
 }
 
 fn supports_timer(req: &Request) -> bool {

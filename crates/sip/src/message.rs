@@ -369,6 +369,7 @@ impl Message {
             }
         };
         let mut headers = Headers::new();
+        let mut counted = 0usize;
         for line in lines {
             if line.starts_with([' ', '\t']) {
                 let last = headers.0.last_mut().ok_or(ParseError::HeaderLine)?;
@@ -386,10 +387,16 @@ impl Message {
             if !is_token(name) {
                 return Err(ParseError::HeaderLine);
             }
-            if headers.len() >= MAX_HEADERS {
-                return Err(ParseError::TooManyHeaders);
+            let name = canonical_name(name);
+            // Content-Length is regenerated on print, so it does not count
+            // towards the limit (keeps parse ∘ print total).
+            if name != "Content-Length" {
+                counted += 1;
+                if counted > MAX_HEADERS {
+                    return Err(ParseError::TooManyHeaders);
+                }
             }
-            headers.push(canonical_name(name), value.trim());
+            headers.push(name, value.trim());
         }
         let rest = &bytes[body_start..];
         let body = match headers.get("Content-Length") {
@@ -745,6 +752,22 @@ mod tests {
             Some("1928301774")
         );
         r.validate().expect("complete request");
+    }
+
+    #[test]
+    fn content_length_does_not_count_towards_the_header_limit() {
+        let mut m = String::from("OPTIONS sip:a@b SIP/2.0\r\n");
+        for i in 0..MAX_HEADERS {
+            m.push_str(&format!("X-{i}: v\r\n"));
+        }
+        m.push_str("Content-Length: 0\r\n\r\n");
+        let parsed = Message::parse(m.as_bytes()).expect("exactly at the limit");
+        assert_eq!(Message::parse(&parsed.to_bytes()), Ok(parsed));
+        let over = m.replacen("X-0: v\r\n", "X-0: v\r\nX-extra: v\r\n", 1);
+        assert_eq!(
+            Message::parse(over.as_bytes()),
+            Err(ParseError::TooManyHeaders)
+        );
     }
 
     #[test]

@@ -92,7 +92,8 @@ fn parse_connection(v: &str) -> Option<String> {
         return None;
     };
     // Multicast TTL suffix (`/127`) is kept out of the address.
-    Some(addr.split('/').next().unwrap_or(addr).to_owned())
+    let addr = addr.split('/').next().unwrap_or(addr);
+    (!addr.is_empty()).then(|| addr.to_owned())
 }
 
 fn parse_attribute(v: &str) -> Attribute {
@@ -737,6 +738,15 @@ mod tests {
         assert_eq!(answer.media[0].formats, vec!["8", "101"]);
         let reparsed = SessionDescription::parse(&answer.to_bytes()).expect("valid");
         assert_eq!(reparsed, answer);
+    }
+
+    #[test]
+    fn empty_connection_address_is_malformed() {
+        let bad = OFFER.replace("c=IN IP4 192.0.2.1", "c=IN IP4 /127");
+        assert_eq!(
+            SessionDescription::parse(bad.as_bytes()),
+            Err(SdpError::Line(4))
+        );
     }
 
     #[test]

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use common::*;
 use denwa_sip::auth::{Challenge, Credentials};
-use denwa_sip::sdp::{Codec, SdpError};
+use denwa_sip::sdp::{Codec, Direction, SdpError};
 use denwa_sip::{CallHandle, EndReason, Error, Event, InviteParams, Transport};
 
 fn params(target: &str, creds: Option<(&str, &str)>) -> InviteParams {
@@ -560,4 +560,105 @@ fn session_timer_negotiated_between_endpoints_refreshes_with_update() {
         "no session expiry while refreshing"
     );
     assert_eq!((p.a.call_count(), p.b.call_count()), (1, 1));
+}
+
+#[test]
+fn hold_by_reinvite_reaches_the_peer_as_remote_hold() {
+    let (mut p, a_call, b_call) = call_pair();
+    let mut hold = audio(32000);
+    hold.direction = Direction::SendOnly;
+    p.a.update_session(p.now, a_call, hold).expect("confirmed");
+    p.drive();
+    let Some(Event::SessionModified { call, audio: neg }) = p.b_events.pop() else {
+        panic!("B sees the hold: {:?}", p.b_events);
+    };
+    assert_eq!(
+        (call, neg.remote_hold, neg.direction),
+        (b_call, true, Direction::RecvOnly)
+    );
+    let Some(Event::SessionModified { call, audio: neg }) = p.a_events.pop() else {
+        panic!("A sees its re-INVITE answered: {:?}", p.a_events);
+    };
+    assert_eq!((call, neg.direction), (a_call, Direction::SendOnly));
+    p.a.update_session(p.now, a_call, audio(32000))
+        .expect("confirmed");
+    p.drive();
+    assert!(
+        matches!(p.b_events.pop(), Some(Event::SessionModified { audio, .. }) if !audio.remote_hold)
+    );
+    p.advance(Duration::from_secs(40));
+    assert_eq!(
+        p.wire_count(Side::B, "SIP/2.0 200"),
+        p.wire_count(Side::A, "ACK"),
+        "every 2xx ACKed once, none retransmitted"
+    );
+}
+
+#[test]
+fn reinvite_refused_keeps_the_old_session_and_reports_failure() {
+    let mut raw = Raw::new();
+    let (call, inv) = start(&mut raw, None);
+    raw.recv(&reply(&inv, 200, "OK", Some("t1"), "", Some(ANSWER)));
+    raw.take_events();
+    raw.ep
+        .update_session(raw.now, call, audio(33000))
+        .expect("confirmed");
+    raw.drain();
+    assert!(
+        matches!(
+            raw.ep.update_session(raw.now, call, audio(33000)),
+            Err(Error::InvalidState(_))
+        ),
+        "one re-INVITE at a time"
+    );
+    let re = raw.last_sent();
+    assert!(first_line(&re).starts_with("INVITE sip:trunk@192.0.2.20:5060"));
+    assert_eq!(header(&re, "CSeq").as_deref(), Some("2 INVITE"));
+    raw.recv(&reply(&re, 491, "Request Pending", None, "", None));
+    assert_eq!(
+        raw.take_events(),
+        vec![Event::SessionUpdateFailed { call, status: 491 }]
+    );
+    assert_eq!(raw.ep.call_count(), 1);
+}
+
+#[test]
+fn incoming_reinvite_during_our_reinvite_is_glare_491() {
+    let mut raw = Raw::new();
+    let (call, inv) = start(&mut raw, None);
+    raw.recv(&reply(&inv, 200, "OK", Some("t1"), "", Some(ANSWER)));
+    raw.ep
+        .update_session(raw.now, call, audio(33000))
+        .expect("confirmed");
+    raw.drain();
+    let local_tag = header(&inv, "From")
+        .and_then(|f| f.split("tag=").nth(1).map(str::to_owned))
+        .expect("tag");
+    let call_id = header(&inv, "Call-ID").expect("call-id");
+    raw.recv(&in_dialog(
+        "INVITE",
+        "z9hG4bKg",
+        &call_id,
+        &local_tag,
+        5,
+        Some(ANSWER),
+        "",
+    ));
+    assert_eq!(first_line(&raw.last_sent()), "SIP/2.0 491 Request Pending");
+}
+
+#[test]
+fn dtmf_by_info_reaches_the_peer() {
+    let (mut p, a_call, b_call) = call_pair();
+    p.a.send_dtmf_info(p.now, a_call, '#', 160)
+        .expect("confirmed");
+    p.drive();
+    assert_eq!(
+        p.b_events,
+        vec![Event::Dtmf {
+            call: b_call,
+            digit: '#'
+        }]
+    );
+    assert!(p.a.send_dtmf_info(p.now, a_call, 'x', 160).is_err());
 }

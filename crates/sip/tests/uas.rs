@@ -550,7 +550,7 @@ fn denwa_refreshes_with_update_when_it_is_the_refresher() {
         &mut raw,
         "z9hG4bKinv1",
         "c1",
-        "Session-Expires: 100;refresher=uas\r\n",
+        "Allow: INVITE, ACK, BYE, CANCEL, UPDATE\r\nSession-Expires: 100;refresher=uas\r\n",
     );
     raw.ep.answer(raw.now, call, audio(30000)).expect("match");
     raw.drain();
@@ -560,9 +560,10 @@ fn denwa_refreshes_with_update_when_it_is_the_refresher() {
     raw.advance(Duration::from_secs(51));
     let update = raw.last_sent();
     assert!(first_line(&update).starts_with("UPDATE "));
+    // RFC 4028 §7.4: relative to the UPDATE, whose UAC (the refresher) we are.
     assert_eq!(
         header(&update, "Session-Expires").as_deref(),
-        Some("100;refresher=uas")
+        Some("100;refresher=uac")
     );
 }
 
@@ -640,4 +641,53 @@ fn late_offer_invite_gets_our_offer_and_the_ack_carries_the_answer() {
         panic!("expected confirmation with negotiated audio");
     };
     assert_eq!(a.codec, Codec::Pcma);
+}
+
+#[test]
+fn denwa_refreshes_with_reinvite_when_the_peer_does_not_allow_update() {
+    let mut raw = Raw::new();
+    let call = incoming(
+        &mut raw,
+        "z9hG4bKinv1",
+        "c1",
+        "Session-Expires: 100;refresher=uas\r\n",
+    );
+    raw.ep.answer(raw.now, call, audio(30000)).expect("match");
+    raw.drain();
+    let ok = raw.last_sent();
+    let tag = to_tag(&ok);
+    raw.recv(&in_dialog("ACK", "z9hG4bKack1", "c1", &tag, 1, None, ""));
+    raw.take_sent();
+    raw.take_events();
+    raw.advance(Duration::from_secs(51));
+    let reinvite = raw.last_sent();
+    assert!(first_line(&reinvite).starts_with("INVITE "));
+    assert_eq!(
+        body(&reinvite),
+        body(&ok),
+        "same session, same version (RFC 3264 §8)"
+    );
+    assert_eq!(
+        header(&reinvite, "Session-Expires").as_deref(),
+        Some("100;refresher=uac"),
+        "we are the UAC of this request"
+    );
+    let resp = format!(
+        "SIP/2.0 200 OK\r\nVia: {}\r\nFrom: {}\r\nTo: {}\r\nCall-ID: c1\r\nCSeq: {}\r\nContent-Type: application/sdp\r\nContent-Length: {}\r\n\r\n{OFFER}",
+        header(&reinvite, "Via").expect("via"),
+        header(&reinvite, "From").expect("from"),
+        header(&reinvite, "To").expect("to"),
+        header(&reinvite, "CSeq").expect("cseq"),
+        OFFER.len()
+    );
+    raw.recv(resp.as_bytes());
+    let ack = raw.last_sent();
+    assert!(first_line(&ack).starts_with("ACK "));
+    assert_eq!(header(&ack, "CSeq").as_deref(), Some("2 ACK"));
+    let events = raw.take_events();
+    assert!(events.is_empty(), "a refresh raises no event: {events:?}");
+    raw.take_sent();
+    raw.recv(resp.as_bytes());
+    assert_eq!(raw.sent_lines().len(), 1, "retransmitted 2xx re-ACKed");
+    assert!(raw.sent_lines()[0].starts_with("ACK "));
 }
