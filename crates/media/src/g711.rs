@@ -197,6 +197,48 @@ mod tests {
     }
 
     #[test]
+    fn segment_ends_match_g711_tables() {
+        // G.711 Table 2a (µ-law), decoder output in 14-bit units, positive codes:
+        // first and last value of each of the 8 segments. Code 0xFF is the first
+        // step of segment 1; codes decrease through the table.
+        let ulaw_first = [0, 33, 99, 231, 495, 1023, 2079, 4191];
+        let ulaw_last = [30, 93, 219, 471, 975, 1983, 3999, 8031];
+        for seg in 0..8u8 {
+            let first = 0xFF - seg * 16;
+            let last = first - 15;
+            assert_eq!(
+                ulaw_to_linear(first) / 4,
+                ulaw_first[seg as usize],
+                "µ-law segment {seg} start"
+            );
+            assert_eq!(
+                ulaw_to_linear(last) / 4,
+                ulaw_last[seg as usize],
+                "µ-law segment {seg} end"
+            );
+            assert_eq!(ulaw_to_linear(first & 0x7F), -ulaw_to_linear(first));
+        }
+        // G.711 Table 1a (A-law), decoder output in 13-bit units (full scale 4096),
+        // positive codes, written before the even-bit (0x55) inversion.
+        let alaw_first = [1, 33, 66, 132, 264, 528, 1056, 2112];
+        let alaw_last = [31, 63, 126, 252, 504, 1008, 2016, 4032];
+        for seg in 0..8u8 {
+            let first = (0x80 | (seg << 4)) ^ 0x55;
+            let last = (0x80 | (seg << 4) | 0x0F) ^ 0x55;
+            assert_eq!(
+                alaw_to_linear(first) / 8,
+                alaw_first[seg as usize],
+                "A-law segment {seg} start"
+            );
+            assert_eq!(
+                alaw_to_linear(last) / 8,
+                alaw_last[seg as usize],
+                "A-law segment {seg} end"
+            );
+        }
+    }
+
+    #[test]
     fn every_code_round_trips() {
         for code in 0..=255u8 {
             let u = ulaw_to_linear(code);
