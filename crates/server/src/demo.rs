@@ -26,22 +26,28 @@ pub(crate) struct Demo {
 }
 
 impl Demo {
-    pub(crate) fn print(&self) {
-        println!();
-        println!(
-            "Demo channel \"{CHANNEL_NAME}\" (id {}), phone number {}",
+    /// What `denwa serve` prints about the demo: the channel and the logins.
+    pub(crate) fn banner(&self) -> String {
+        use std::fmt::Write;
+        let mut s = String::new();
+        // Writing into a String cannot fail.
+        let _ = writeln!(
+            s,
+            "\nDemo channel \"{CHANNEL_NAME}\" (id {}), phone number {}",
             self.channel_id, self.number
         );
-        match &self.password {
-            Some(p) => println!("Sign in with any of these (password: {p}):"),
-            None => println!(
+        let _ = match &self.password {
+            Some(p) => writeln!(s, "Sign in with any of these (password: {p}):"),
+            None => writeln!(
+                s,
                 "Sign in with any of these (password as printed when the demo was created, or DENWA_DEMO_PASSWORD):"
             ),
-        }
+        };
         for (email, name, role) in STAFF {
-            println!("  {email:<22} {name}  ({role})");
+            let _ = writeln!(s, "  {email:<22} {name}  ({role})");
         }
-        println!();
+        s.push('\n');
+        s
     }
 }
 

@@ -155,10 +155,12 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         .with_context(|| format!("listening on {}", config.http))?;
     let url = format!("http://{}", listener.local_addr()?);
     tracing::info!(%url, data_dir = %config.data_dir.display(), "denwa is serving");
-    println!("Denwa is running at {url}");
+    // Printing must not kill the server when nobody reads stdout (a closed pipe).
+    let mut banner = format!("Denwa is running at {url}\n");
     if let Some(demo) = demo {
-        demo.print();
+        banner.push_str(&demo.banner());
     }
+    let _ = std::io::Write::write_all(&mut std::io::stdout(), banner.as_bytes());
     axum::serve(listener, app)
         .with_graceful_shutdown(shutdown_signal())
         .await
