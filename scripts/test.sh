@@ -14,16 +14,16 @@ echo "==> cargo fmt --check"
 cargo fmt --all --check
 
 echo "==> cargo clippy --all-targets -D warnings"
-cargo clippy --workspace --all-targets --locked -- -D warnings
+cargo clippy --workspace --all-targets -- -D warnings
 
 echo "==> cargo test"
-cargo test --workspace --locked
+cargo test --workspace
 
 echo "==> console: install, type-check, build, unit tests"
 (cd web && npm ci --no-audit --no-fund --loglevel=error && npm run build && npm test)
 
 echo "==> console end to end (Chromium against target/debug/denwa)"
-cargo build -p denwa-server --locked
+cargo build -p denwa-server
 (cd web && DENWA_BIN="$PWD/../target/debug/denwa" npm run e2e)
 
 echo "==> all tests passed in $(( $(date +%s) - start )) s"
