@@ -662,3 +662,41 @@ fn dtmf_by_info_reaches_the_peer() {
     );
     assert!(p.a.send_dtmf_info(p.now, a_call, 'x', 160).is_err());
 }
+
+#[test]
+fn cancel_answered_481_before_the_200_still_acks_and_hangs_up() {
+    let mut raw = Raw::new();
+    let (call, inv) = start(&mut raw, None);
+    raw.recv(&reply(&inv, 180, "Ringing", Some("t1"), "", None));
+    raw.ep.cancel(raw.now, call).expect("early");
+    raw.drain();
+    let cancel = raw.last_sent();
+    raw.recv(&reply(
+        &cancel,
+        481,
+        "Call/Transaction Does Not Exist",
+        Some("t1"),
+        "",
+        None,
+    ));
+    assert!(
+        raw.take_events()
+            .iter()
+            .all(|e| !matches!(e, Event::CallEnded { .. })),
+        "a CANCEL's answer says nothing about the dialog"
+    );
+    raw.take_sent();
+    raw.recv(&reply(&inv, 200, "OK", Some("t1"), "", Some(ANSWER)));
+    let lines = raw.sent_lines();
+    assert!(
+        lines[0].starts_with("ACK ") && lines[1].starts_with("BYE "),
+        "{lines:?}"
+    );
+    assert_eq!(
+        raw.take_events(),
+        vec![Event::CallEnded {
+            call,
+            reason: EndReason::CancelledAfterAnswer
+        }]
+    );
+}
