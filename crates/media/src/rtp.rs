@@ -7,10 +7,7 @@
 
 use std::time::{Duration, Instant};
 
-use rtcp_types::{
-    Compound, CompoundBuilder, Packet, ReceiverReport, ReportBlock, ReportBlockBuilder,
-    RtcpPacketWriterExt, Sdes, SdesChunk, SdesItem, SenderReport,
-};
+use rtcp_types::{Compound, Packet, ReportBlock};
 
 use crate::Error;
 
@@ -287,7 +284,8 @@ impl ReceiveStats {
         self.last_sr = Some(((ntp >> 16) as u32, now));
     }
 
-    fn report_block(&mut self, now: Instant) -> Option<ReportBlockBuilder> {
+    /// The 24-byte report block about this source (RFC 3550 §6.4.1).
+    fn report_block(&mut self, now: Instant) -> Option<[u8; 24]> {
         let ssrc = self.ssrc?;
         if self.received == 0 {
             return None;
@@ -304,15 +302,15 @@ impl ReceiveStats {
             }
             None => (0, 0),
         };
-        Some(
-            ReportBlock::builder(ssrc)
-                .fraction_lost(fraction)
-                .cumulative_lost((self.cumulative_lost() as u32) & 0x00FF_FFFF)
-                .extended_sequence_number(self.extended_max())
-                .interarrival_jitter(self.jitter())
-                .last_sender_report_timestamp(lsr)
-                .delay_since_last_sender_report_timestamp(dlsr),
-        )
+        let lost = (self.cumulative_lost() as u32) & 0x00FF_FFFF;
+        let mut block = [0u8; 24];
+        block[0..4].copy_from_slice(&ssrc.to_be_bytes());
+        block[4..8].copy_from_slice(&((u32::from(fraction) << 24) | lost).to_be_bytes());
+        block[8..12].copy_from_slice(&self.extended_max().to_be_bytes());
+        block[12..16].copy_from_slice(&self.jitter().to_be_bytes());
+        block[16..20].copy_from_slice(&lsr.to_be_bytes());
+        block[20..24].copy_from_slice(&dlsr.to_be_bytes());
+        Some(block)
     }
 }
 
@@ -415,8 +413,11 @@ pub struct ReportInput<'a> {
 }
 
 /// Writes an SR (if we have sent media) or an RR, followed by SDES CNAME, into `buf`
-/// (RFC 3550 §6.1, §6.4). Call when the report interval elapses (the room does
-/// every 5 s, §6.2 minimum). Returns the compound's length.
+/// (RFC 3550 §6.1, §6.4.1, §6.4.2, §6.5). Call when the report interval elapses
+/// (the room does every 5 s, the §6.2 minimum). Returns the compound's length.
+///
+/// Written by hand rather than with `rtcp-types`' builders, whose boxed packet
+/// list would allocate on the media path; `rtcp-types` parses it in the tests.
 pub fn write_report(
     buf: &mut [u8],
     input: &ReportInput<'_>,
@@ -424,32 +425,44 @@ pub fn write_report(
     now: Instant,
 ) -> Result<usize, Error> {
     let block = stats.and_then(|s| s.report_block(now));
-    let sdes = Sdes::builder().add_chunk(
-        SdesChunk::builder(input.ssrc).add_item(SdesItem::builder(SdesItem::CNAME, input.cname)),
-    );
-    let compound = if input.packets_sent > 0 {
-        let mut sr = SenderReport::builder(input.ssrc)
-            .ntp_timestamp(input.ntp)
-            .rtp_timestamp(input.rtp_timestamp)
-            .packet_count(input.packets_sent)
-            .octet_count(input.octets_sent);
-        if let Some(block) = block {
-            sr = sr.add_report_block(block);
-        }
-        CompoundBuilder::default().add_packet(sr).add_packet(sdes)
-    } else {
-        let mut rr = ReceiverReport::builder(input.ssrc);
-        if let Some(block) = block {
-            rr = rr.add_report_block(block);
-        }
-        CompoundBuilder::default().add_packet(rr).add_packet(sdes)
+    let sender = input.packets_sent > 0;
+    let report_len = 8 + if sender { 20 } else { 0 } + if block.is_some() { 24 } else { 0 };
+    // CNAME is at most 255 bytes; the chunk ends with at least one zero byte, padded to 32 bits.
+    let cname = &input.cname.as_bytes()[..input.cname.len().min(255)];
+    let chunk_len = (4 + 2 + cname.len() + 1).div_ceil(4) * 4;
+    let sdes_len = 4 + chunk_len;
+    let needed = report_len + sdes_len;
+    let Some(out) = buf.get_mut(..needed) else {
+        return Err(Error::BufferTooSmall { needed });
     };
-    compound.write_into(buf).map_err(|e| match e {
-        rtcp_types::RtcpWriteError::OutputTooSmall(needed) => Error::BufferTooSmall { needed },
-        _ => Error::BufferTooSmall {
-            needed: buf.len() + 1,
-        },
-    })
+    out.fill(0);
+    // Common header: V=2, P=0, count, packet type, length in 32-bit words minus one.
+    let count = u8::from(block.is_some());
+    out[0] = 0x80 | count;
+    out[1] = if sender { 200 } else { 201 };
+    out[2..4].copy_from_slice(&((report_len / 4 - 1) as u16).to_be_bytes());
+    out[4..8].copy_from_slice(&input.ssrc.to_be_bytes());
+    let mut at = 8;
+    if sender {
+        out[8..16].copy_from_slice(&input.ntp.to_be_bytes());
+        out[16..20].copy_from_slice(&input.rtp_timestamp.to_be_bytes());
+        out[20..24].copy_from_slice(&input.packets_sent.to_be_bytes());
+        out[24..28].copy_from_slice(&input.octets_sent.to_be_bytes());
+        at = 28;
+    }
+    if let Some(block) = block {
+        out[at..at + 24].copy_from_slice(&block);
+    }
+    let sdes = &mut out[report_len..];
+    sdes[0] = 0x81; // V=2, one chunk
+    sdes[1] = 202;
+    sdes[2..4].copy_from_slice(&((sdes_len / 4 - 1) as u16).to_be_bytes());
+    sdes[4..8].copy_from_slice(&input.ssrc.to_be_bytes());
+    sdes[8] = 1; // CNAME
+    sdes[9] = cname.len() as u8;
+    sdes[10..10 + cname.len()].copy_from_slice(cname);
+    // The remaining bytes are already zero: the item list terminator and padding.
+    Ok(needed)
 }
 
 #[cfg(test)]
@@ -564,6 +577,61 @@ mod tests {
         assert_eq!(about.cumulative_lost, 0);
         let rtt = about.round_trip.unwrap().as_millis();
         assert!((99..=101).contains(&rtt), "rtt {rtt}");
+    }
+
+    #[test]
+    fn reports_parse_with_rtcp_types_for_every_cname_padding() {
+        use rtcp_types::RtcpPacketParserExt;
+        for cname in ["a", "ab", "abc", "abcd", "denwa@192.0.2.1"] {
+            for packets_sent in [0u32, 10] {
+                let mut buf = [0u8; 256];
+                let input = ReportInput {
+                    ssrc: 0xCAFE,
+                    cname,
+                    ntp: 0x0102_0304_0506_0708,
+                    rtp_timestamp: 99,
+                    packets_sent,
+                    octets_sent: 1600,
+                };
+                let n = write_report(&mut buf, &input, None, t0()).unwrap();
+                assert_eq!(n % 4, 0);
+                let mut kinds = Vec::new();
+                for packet in Compound::parse(&buf[..n]).unwrap() {
+                    match packet.unwrap() {
+                        Packet::Sr(sr) => {
+                            assert_eq!(
+                                (sr.ssrc(), sr.ntp_timestamp(), sr.rtp_timestamp()),
+                                (0xCAFE, input.ntp, 99)
+                            );
+                            assert_eq!(
+                                (sr.packet_count(), sr.octet_count(), sr.count()),
+                                (10, 1600, 0)
+                            );
+                            kinds.push("SR");
+                        }
+                        Packet::Rr(rr) => {
+                            assert_eq!((rr.ssrc(), rr.count()), (0xCAFE, 0));
+                            kinds.push("RR");
+                        }
+                        Packet::Sdes(sdes) => {
+                            let chunk = sdes.chunks().next().unwrap();
+                            assert_eq!(chunk.ssrc(), 0xCAFE);
+                            let item = chunk.items().next().unwrap();
+                            assert_eq!(item.type_(), 1);
+                            assert_eq!(item.value(), cname.as_bytes());
+                            kinds.push("SDES");
+                        }
+                        other => panic!("unexpected {other:?}"),
+                    }
+                }
+                let first = if packets_sent > 0 { "SR" } else { "RR" };
+                assert_eq!(kinds, [first, "SDES"]);
+                assert!(matches!(
+                    write_report(&mut buf[..n - 1], &input, None, t0()),
+                    Err(Error::BufferTooSmall { .. })
+                ));
+            }
+        }
     }
 
     #[test]

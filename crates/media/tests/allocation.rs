@@ -27,6 +27,7 @@ fn ten_party_room_ticks_without_allocating() {
     let mut packet = vec![0u8; 172];
     let mut out = [0u8; 1500];
     let mut now = t0;
+    let mut rtcp_sent = 0u32;
     let mut run = |room: &mut Room, from: u32, to: u32, now: &mut Instant| {
         for n in from..to {
             for (i, (leg, addr)) in legs.iter().enumerate() {
@@ -42,18 +43,27 @@ fn ten_party_room_ticks_without_allocating() {
                 room.handle_rtp(*now, *leg, *addr, &packet[..len]).unwrap();
             }
             room.tick(*now);
-            while room.poll_transmit(&mut out).is_some() {}
+            while let Some(t) = room.poll_transmit(&mut out) {
+                if t.channel == denwa_media::Channel::Rtcp {
+                    rtcp_sent += 1;
+                }
+            }
             while room.poll_event().is_some() {}
             std::hint::black_box(room.recording().mixed());
             *now += TICK;
         }
     };
-    // Warm up for 1 s (first RTCP is due at 5 s).
+    // Warm up for 1 s.
     run(&mut room, 0, 50, &mut now);
     let region = Region::new(GLOBAL);
-    // 3.9 s of steady state, ending before the 5 s RTCP reports (whose builder allocates).
-    run(&mut room, 50, 245, &mut now);
+    // 11 s of steady state, including two rounds of RTCP reports (every 5 s).
+    run(&mut room, 50, 600, &mut now);
     let change = region.change();
     assert_eq!(change.allocations, 0, "{change:?}");
     assert_eq!(change.reallocations, 0, "{change:?}");
+    assert_eq!(
+        rtcp_sent,
+        2 * MAX_LEGS as u32,
+        "RTCP was part of the measured span"
+    );
 }
