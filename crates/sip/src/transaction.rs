@@ -3,7 +3,7 @@
 //!
 //! Four machines: INVITE client (§17.1.1), non-INVITE client (§17.1.2),
 //! INVITE server (§17.2.1) and non-INVITE server (§17.2.2). They are pure:
-//! every method takes `now` and returns [`TxAction`]s for the endpoint to
+//! every method takes `now` and returns actions for the endpoint to
 //! carry out. On a reliable transport (TCP) no retransmission timer runs and
 //! the "linger" timers (D, I, J, K) are zero, as the RFC prescribes.
 //!
@@ -631,5 +631,123 @@ mod tests {
                 500, 1500, 3500, 7500, 11500, 15500, 19500, 23500, 27500, 31500, 0
             ]
         );
+    }
+
+    fn options() -> Request {
+        let raw = "OPTIONS sip:b@h SIP/2.0\r\nVia: SIP/2.0/UDP a:5060;branch=z9hG4bK2\r\nFrom: <sip:a@h>;tag=1\r\n\
+                   To: <sip:b@h>\r\nCall-ID: o\r\nCSeq: 1 OPTIONS\r\n\r\n";
+        match Message::parse(raw.as_bytes()) {
+            Ok(Message::Request(r)) => r,
+            other => panic!("bad fixture: {other:?}"),
+        }
+    }
+
+    /// Runs timers until the transaction terminates; returns when it did.
+    fn lifetime_client(tx: &mut ClientTx, t0: Instant) -> Duration {
+        while let Some(at) = tx.deadline() {
+            tx.on_timeout(at);
+            if tx.is_terminated() {
+                return at - t0;
+            }
+        }
+        panic!("transaction never terminated");
+    }
+
+    fn lifetime_server(tx: &mut ServerTx, t0: Instant) -> Duration {
+        while let Some(at) = tx.deadline() {
+            tx.on_timeout(at);
+            if tx.is_terminated() {
+                return at - t0;
+            }
+        }
+        panic!("transaction never terminated");
+    }
+
+    #[test]
+    fn timer_d_absorbs_final_retransmissions_32s_on_udp_and_0_on_tcp() {
+        for (transport, expected) in [(Transport::Udp, 32), (Transport::Tcp, 0)] {
+            let t0 = Instant::now();
+            let (mut tx, _) = ClientTx::start(t0, invite(), peer(), transport, Timers::default());
+            let busy = invite().response(486, Some("x"));
+            let acts = tx.on_response(t0, busy.clone());
+            assert!(matches!(
+                acts.as_slice(),
+                [TxAction::Send(_), TxAction::Deliver(_)]
+            ));
+            if transport == Transport::Udp {
+                let again = tx.on_response(t0 + Duration::from_secs(1), busy);
+                assert!(
+                    matches!(again.as_slice(), [TxAction::Send(_)]),
+                    "re-ACK, not re-delivered"
+                );
+            }
+            assert_eq!(lifetime_client(&mut tx, t0), Duration::from_secs(expected));
+        }
+    }
+
+    #[test]
+    fn timer_k_lingers_t4_on_udp_and_0_on_tcp() {
+        for (transport, expected) in [(Transport::Udp, 5), (Transport::Tcp, 0)] {
+            let t0 = Instant::now();
+            let (mut tx, _) = ClientTx::start(t0, options(), peer(), transport, Timers::default());
+            let ok = options().response(200, Some("x"));
+            assert_eq!(tx.on_response(t0, ok.clone()).len(), 1);
+            assert!(tx.on_response(t0, ok).is_empty(), "retransmission absorbed");
+            assert_eq!(lifetime_client(&mut tx, t0), Duration::from_secs(expected));
+        }
+    }
+
+    #[test]
+    fn timer_e_uses_t2_once_proceeding() {
+        let t0 = Instant::now();
+        let (mut tx, _) = ClientTx::start(t0, options(), peer(), Transport::Udp, Timers::default());
+        tx.on_response(t0, options().response(100, None));
+        let first = tx.deadline().expect("E and F run");
+        tx.on_timeout(first);
+        assert_eq!(
+            tx.deadline().map(|d| d - first),
+            Some(Duration::from_secs(4))
+        );
+    }
+
+    #[test]
+    fn timer_i_lingers_t4_after_ack_on_udp_and_0_on_tcp() {
+        for (transport, expected) in [(Transport::Udp, 5), (Transport::Tcp, 0)] {
+            let t0 = Instant::now();
+            let mut tx = ServerTx::new(invite(), peer(), transport, Timers::default());
+            tx.respond(t0, &invite().response(603, Some("x")));
+            let mut ack = invite();
+            ack.method = Method::Ack;
+            assert!(tx.on_request(t0, ack.clone()).is_empty());
+            assert!(
+                tx.on_request(t0, ack).is_empty(),
+                "ACK retransmission absorbed"
+            );
+            assert_eq!(lifetime_server(&mut tx, t0), Duration::from_secs(expected));
+        }
+    }
+
+    #[test]
+    fn timer_j_lingers_64_t1_on_udp_and_0_on_tcp_and_resends_the_response() {
+        for (transport, expected) in [(Transport::Udp, 32), (Transport::Tcp, 0)] {
+            let t0 = Instant::now();
+            let mut tx = ServerTx::new(options(), peer(), transport, Timers::default());
+            tx.respond(t0, &options().response(200, Some("x")));
+            if transport == Transport::Udp {
+                let again = tx.on_request(t0 + Duration::from_secs(1), options());
+                assert!(matches!(again.as_slice(), [TxAction::Send(_)]));
+            }
+            assert_eq!(lifetime_server(&mut tx, t0), Duration::from_secs(expected));
+        }
+    }
+
+    #[test]
+    fn invite_server_absorbs_retransmits_after_2xx_until_timer_l() {
+        let t0 = Instant::now();
+        let mut tx = ServerTx::new(invite(), peer(), Transport::Tcp, Timers::default());
+        tx.respond(t0, &invite().response(200, Some("x")));
+        assert!(tx.on_request(t0, invite()).is_empty());
+        tx.on_2xx_ack();
+        assert_eq!(lifetime_server(&mut tx, t0), Duration::from_secs(32));
     }
 }
