@@ -3,6 +3,7 @@
 use std::borrow::Cow;
 use std::sync::OnceLock;
 
+use crate::resample::Resampler;
 use crate::{Error, FRAME_SAMPLES, INTERNAL_RATE};
 
 /// A looping hold-music source at the 16 kHz internal rate.
@@ -28,6 +29,23 @@ impl HoldMusic {
             samples: Cow::Owned(samples),
             position: 0,
         })
+    }
+
+    /// Music from mono PCM at `sample_rate` Hz (8, 16, 24, 32, 44.1 or 48 kHz…),
+    /// converted once to the 16 kHz internal rate. Call when loading a hold-music
+    /// file; it allocates.
+    pub fn from_pcm_at(samples: &[i16], sample_rate: u32) -> Result<Self, Error> {
+        if samples.is_empty() || sample_rate == 0 {
+            return Err(Error::EmptyHoldMusic);
+        }
+        if sample_rate == INTERNAL_RATE {
+            return Self::from_pcm(samples.to_vec());
+        }
+        let mut resampler = Resampler::new(sample_rate, INTERNAL_RATE);
+        let mut out = vec![0i16; resampler.output_len(samples.len()) + 1];
+        let n = resampler.process(samples, &mut out);
+        out.truncate(n);
+        Self::from_pcm(out)
     }
 
     /// The built-in pattern: a soft arpeggio (C–Am–F–G, four notes per chord) of
@@ -77,4 +95,49 @@ fn generate_arpeggio() -> Vec<i16> {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn music_at_other_rates_is_converted_to_16_khz() {
+        let rate = 48_000;
+        let tone: Vec<i16> = (0..rate)
+            .map(|i| {
+                (5000.0
+                    * (2.0 * std::f64::consts::PI * 440.0 * f64::from(i) / f64::from(rate)).sin())
+                    as i16
+            })
+            .collect();
+        let mut music = HoldMusic::from_pcm_at(&tone, rate).unwrap();
+        assert_eq!(music.samples.len(), 16_000);
+        let mut frame = [0i16; FRAME_SAMPLES];
+        for _ in 0..10 {
+            music.next_frame(&mut frame);
+        }
+        // 440 Hz at 16 kHz: about 36.4 samples per period; the peak level is kept.
+        let peak = frame.iter().map(|s| s.unsigned_abs()).max().unwrap();
+        assert!((4700..=5100).contains(&peak), "peak {peak}");
+        assert!(HoldMusic::from_pcm_at(&[], 8000).is_err());
+        assert!(HoldMusic::from_pcm(Vec::new()).is_err());
+    }
+
+    #[test]
+    fn builtin_music_loops_and_is_not_silent() {
+        let mut music = HoldMusic::builtin();
+        let len = music.samples.len();
+        let mut frame = [0i16; FRAME_SAMPLES];
+        let mut energy = 0u64;
+        for _ in 0..(len / FRAME_SAMPLES + 5) {
+            music.next_frame(&mut frame);
+            energy += frame
+                .iter()
+                .map(|&s| u64::from(s.unsigned_abs()))
+                .sum::<u64>();
+        }
+        assert!(energy > 0);
+        assert!(music.position < len);
+    }
 }

@@ -732,7 +732,9 @@ impl Room {
         rtp::ntp_at(self.ntp_anchor.0, self.ntp_anchor.1, now)
     }
 
-    /// Runs one 20 ms media cycle. Call every 20 ms (the server's timer).
+    /// Runs one 20 ms media cycle. Call every 20 ms (the server's timer); if the
+    /// timer fell behind, call it once per missed period so every leg's clock
+    /// keeps pace with the senders.
     ///
     /// Each leg's jitter buffer yields one frame (decoded, or concealed); every
     /// conference leg hears the sum of the others (N-1), never itself; muted
