@@ -9,7 +9,8 @@ use denwa_core::model::{
     ApiKey, Channel, ChatState, ChatSummary, Customer, Member, Message, Role, Settings, Staff,
     StaffId, Team, TeamId,
 };
-use denwa_store::{ChannelPatch, CustomerInput, SettingsPatch};
+use denwa_core::trunk::{Trunk, TrunkId};
+use denwa_store::{ChannelPatch, CustomerInput, SettingsPatch, SipAccount, TrunkInput};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
@@ -47,6 +48,9 @@ pub(crate) fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(get_customer, update_customer, delete_customer))
         .routes(routes!(list_api_keys, create_api_key))
         .routes(routes!(revoke_api_key))
+        .routes(routes!(list_trunks, create_trunk))
+        .routes(routes!(update_trunk, delete_trunk))
+        .routes(routes!(get_sip_account, put_sip_account))
 }
 
 /// Sign-in.
@@ -718,4 +722,117 @@ async fn revoke_api_key(
         .await?;
     state.publish([event]);
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// The channel's SIP trunks (managers).
+#[utoipa::path(get, path = "/api/v1/channels/{cid}/trunks", tag = "trunks",
+    security(("session" = [])), params(("cid" = i64, Path)), responses((status = 200, body = [Trunk])))]
+async fn list_trunks(
+    State(state): State<AppState>,
+    session: StaffSession,
+    Path(cid): Path<i64>,
+) -> Result<axum::Json<Vec<Trunk>>, ApiError> {
+    session.manager_of(&state, cid).await?;
+    Ok(axum::Json(state.store.trunks(cid).await?))
+}
+
+/// Add a SIP trunk (managers).
+#[utoipa::path(post, path = "/api/v1/channels/{cid}/trunks", tag = "trunks",
+    security(("session" = [])), params(("cid" = i64, Path)), request_body = TrunkInput,
+    responses((status = 201, body = Trunk), (status = 400, body = ErrorBody)))]
+async fn create_trunk(
+    State(state): State<AppState>,
+    session: StaffSession,
+    Path(cid): Path<i64>,
+    Json(input): Json<TrunkInput>,
+) -> Result<(StatusCode, axum::Json<Trunk>), ApiError> {
+    session.manager_of(&state, cid).await?;
+    let (trunk, event) = state
+        .store
+        .create_trunk(cid, input, Some(session.staff.id))
+        .await?;
+    state.publish([event]);
+    Ok((StatusCode::CREATED, axum::Json(trunk)))
+}
+
+/// Change a SIP trunk (managers). Empty strings clear optional fields.
+#[utoipa::path(patch, path = "/api/v1/channels/{cid}/trunks/{id}", tag = "trunks",
+    security(("session" = [])), params(("cid" = i64, Path), ("id" = i64, Path)), request_body = TrunkInput,
+    responses((status = 200, body = Trunk)))]
+async fn update_trunk(
+    State(state): State<AppState>,
+    session: StaffSession,
+    Path((cid, id)): Path<(i64, TrunkId)>,
+    Json(input): Json<TrunkInput>,
+) -> Result<axum::Json<Trunk>, ApiError> {
+    session.manager_of(&state, cid).await?;
+    let (trunk, event) = state
+        .store
+        .update_trunk(cid, id, input, Some(session.staff.id))
+        .await?;
+    state.publish([event]);
+    Ok(axum::Json(trunk))
+}
+
+/// Delete a SIP trunk (managers).
+#[utoipa::path(delete, path = "/api/v1/channels/{cid}/trunks/{id}", tag = "trunks",
+    security(("session" = [])), params(("cid" = i64, Path), ("id" = i64, Path)), responses((status = 204)))]
+async fn delete_trunk(
+    State(state): State<AppState>,
+    session: StaffSession,
+    Path((cid, id)): Path<(i64, TrunkId)>,
+) -> Result<StatusCode, ApiError> {
+    session.manager_of(&state, cid).await?;
+    let event = state
+        .store
+        .delete_trunk(cid, id, Some(session.staff.id))
+        .await?;
+    state.publish([event]);
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// My SIP softphone account (username and device password), if set.
+#[utoipa::path(get, path = "/api/v1/me/sip-account", tag = "me", security(("session" = [])),
+    responses((status = 200, body = SipAccount), (status = 404, body = ErrorBody)))]
+async fn get_sip_account(
+    State(state): State<AppState>,
+    session: StaffSession,
+) -> Result<axum::Json<SipAccount>, ApiError> {
+    state
+        .store
+        .sip_account_of(session.staff.id)
+        .await?
+        .map(axum::Json)
+        .ok_or_else(|| ApiError::not_found("SIP account"))
+}
+
+/// What to set on my SIP account.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SipAccountBody {
+    /// Username; kept (or derived from the e-mail) when absent.
+    pub username: Option<String>,
+    /// Device password (8–128 characters); generated when absent.
+    pub password: Option<String>,
+}
+
+/// Create or replace my SIP softphone account; answers with the password to enter in the
+/// phone.
+#[utoipa::path(put, path = "/api/v1/me/sip-account", tag = "me", security(("session" = [])),
+    request_body = SipAccountBody, responses((status = 200, body = SipAccount), (status = 409, body = ErrorBody)))]
+async fn put_sip_account(
+    State(state): State<AppState>,
+    session: StaffSession,
+    Json(body): Json<SipAccountBody>,
+) -> Result<axum::Json<SipAccount>, ApiError> {
+    let (account, event) = state
+        .store
+        .set_sip_account(
+            session.staff.id,
+            body.username.as_deref(),
+            body.password.as_deref(),
+        )
+        .await?;
+    state.publish([event]);
+    Ok(axum::Json(account))
 }

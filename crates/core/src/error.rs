@@ -21,4 +21,7 @@ pub enum CoreError {
     /// Business hours that cannot be right (bad time, close before open, bad date).
     #[error("invalid business hours: {0}")]
     InvalidBusinessHours(String),
+    /// A trunk setting that cannot be right.
+    #[error("invalid trunk: {0}")]
+    InvalidTrunk(String),
 }

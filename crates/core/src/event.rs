@@ -46,6 +46,15 @@ pub enum EventKind {
     ApiKeyCreated,
     /// An API key was revoked (`data.api_key_id`).
     ApiKeyRevoked,
+    /// A trunk was created (`data.trunk`).
+    TrunkCreated,
+    /// A trunk was changed (`data.trunk`).
+    TrunkUpdated,
+    /// A trunk was deleted (`data.trunk_id`).
+    TrunkDeleted,
+    /// A staff member's SIP softphone account was set (`data.staff_id`, `data.username`);
+    /// private.
+    SipAccountChanged,
     /// A staff member changed their own settings (`data.staff_id`, `data.settings`);
     /// pushed only to that staff member.
     SettingsChanged,
@@ -66,7 +75,10 @@ impl EventKind {
 
     /// Whether only the acting staff member (not the whole channel) receives it.
     pub fn is_private(self) -> bool {
-        matches!(self, EventKind::SettingsChanged)
+        matches!(
+            self,
+            EventKind::SettingsChanged | EventKind::SipAccountChanged
+        )
     }
 }
 

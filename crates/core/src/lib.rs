@@ -10,6 +10,7 @@ pub mod event;
 pub mod hours;
 pub mod model;
 pub mod phone;
+pub mod trunk;
 
 pub use error::CoreError;
 pub use event::{Event, EventKind};

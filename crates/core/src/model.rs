@@ -148,6 +148,8 @@ pub struct Channel {
     pub ring_profile_fields: Vec<String>,
     /// The channel's own phone numbers (DIDs), E.164.
     pub phone_numbers: Vec<String>,
+    /// The echo test number callers dial to check audio (`9196` unless configured).
+    pub echo_number: String,
 }
 
 /// The console language for a region: Japanese for Japan, English elsewhere.

@@ -103,6 +103,19 @@ pub(crate) async fn ensure(store: &dyn Store, password: Option<String>) -> anyho
             ChannelPatch {
                 name: None,
                 ring_profile_fields: Some(vec!["会社".into(), "プラン".into(), "メモ".into()]),
+                echo_number: None,
+            },
+            None,
+        )
+        .await?;
+    // A local SIPp or baresip may call the demo number from this machine.
+    store
+        .create_trunk(
+            cid,
+            denwa_store::TrunkInput {
+                name: Some("Local test trunk".into()),
+                allowed_sources: Some(vec!["127.0.0.1".into(), "::1".into()]),
+                ..Default::default()
             },
             None,
         )

@@ -87,6 +87,54 @@ enum AdminCommand {
         #[arg(long)]
         operator_seat: bool,
     },
+    /// Add a SIP trunk to a channel: where its carrier sends from, how to reach it.
+    CreateTrunk {
+        /// Channel id.
+        #[arg(long)]
+        channel: i64,
+        /// Name, e.g. the carrier's.
+        #[arg(long)]
+        name: String,
+        /// An address or CIDR network the carrier sends from; repeat for several.
+        #[arg(long = "allow")]
+        allowed_sources: Vec<String>,
+        /// `host[:port]` of the carrier's SIP server (outbound calls, registration).
+        #[arg(long)]
+        proxy: Option<String>,
+        /// Username for the carrier's digest challenges.
+        #[arg(long)]
+        username: Option<String>,
+        /// Password for the carrier's digest challenges.
+        #[arg(long, env = "DENWA_TRUNK_PASSWORD", hide_env_values = true)]
+        password: Option<String>,
+        /// Caller ID for outbound calls (default: the channel's first number).
+        #[arg(long)]
+        caller_id: Option<String>,
+        /// Keep a registration with the carrier.
+        #[arg(long)]
+        register: bool,
+        /// Use TCP towards the carrier.
+        #[arg(long)]
+        tcp: bool,
+    },
+    /// List a channel's trunks.
+    ListTrunks {
+        /// Channel id.
+        #[arg(long)]
+        channel: i64,
+    },
+    /// Give a staff member a SIP softphone account (prints the device password).
+    SetSipAccount {
+        /// The staff member's e-mail.
+        #[arg(long)]
+        email: String,
+        /// SIP username (default: the e-mail's local part).
+        #[arg(long)]
+        username: Option<String>,
+        /// Device password (generated when absent).
+        #[arg(long, env = "DENWA_SIP_PASSWORD", hide_env_values = true)]
+        password: Option<String>,
+    },
     /// Create an integration API key; prints the access key and secret once.
     CreateApiKey {
         /// Channel id.
@@ -258,6 +306,65 @@ async fn admin(args: AdminArgs) -> anyhow::Result<()> {
                 .add_member(channel, staff.id, role, operator_seat)
                 .await?;
             println!("{email} is now {role} of channel {channel}");
+        }
+        AdminCommand::CreateTrunk {
+            channel,
+            name,
+            allowed_sources,
+            proxy,
+            username,
+            password,
+            caller_id,
+            register,
+            tcp,
+        } => {
+            let input = denwa_store::TrunkInput {
+                name: Some(name),
+                allowed_sources: Some(allowed_sources),
+                outbound_proxy: proxy,
+                outbound_username: username,
+                outbound_password: password,
+                caller_id,
+                register: Some(register),
+                transport: Some(if tcp {
+                    denwa_core::trunk::TrunkTransport::Tcp
+                } else {
+                    denwa_core::trunk::TrunkTransport::Udp
+                }),
+                ..Default::default()
+            };
+            let (trunk, _) = store.create_trunk(channel, input, None).await?;
+            println!(
+                "created trunk {} \"{}\" for channel {channel}",
+                trunk.id, trunk.name
+            );
+        }
+        AdminCommand::ListTrunks { channel } => {
+            for t in store.trunks(channel).await? {
+                println!(
+                    "{}\t{}\tallow={}\tproxy={}\tregister={}\t{:?}",
+                    t.id,
+                    t.name,
+                    t.allowed_sources.join(","),
+                    t.outbound_proxy.as_deref().unwrap_or("-"),
+                    t.register,
+                    t.transport
+                );
+            }
+        }
+        AdminCommand::SetSipAccount {
+            email,
+            username,
+            password,
+        } => {
+            let Some(staff) = store.staff_by_email(&email).await? else {
+                bail!("no staff account {email}; create it with `denwa admin create-staff`");
+            };
+            let (account, _) = store
+                .set_sip_account(staff.id, username.as_deref(), password.as_deref())
+                .await?;
+            println!("SIP username: {}", account.username);
+            println!("SIP password: {}", account.password);
         }
         AdminCommand::CreateApiKey { channel, name } => {
             let (key, secret, _) = store.create_api_key(channel, &name, None).await?;

@@ -21,6 +21,7 @@ use denwa_core::model::{
     CustomerKind, Medium, Member, Message, MessageKind, Role, Settings, Staff, StaffId, Team,
     TeamId,
 };
+use denwa_core::trunk::{Trunk, TrunkId, TrunkSecrets, TrunkTransport};
 use denwa_core::{BusinessHours, CoreError, Event};
 use serde::Deserialize;
 
@@ -78,6 +79,8 @@ pub struct ChannelPatch {
     pub name: Option<String>,
     /// Up to three customer profile fields shown on ringing (SPEC IN-2).
     pub ring_profile_fields: Option<Vec<String>>,
+    /// The echo test number (digits, `*`, `#`; up to 15).
+    pub echo_number: Option<String>,
 }
 
 /// A change to a staff member's settings; `None` leaves a toggle as it is.
@@ -117,6 +120,44 @@ pub struct CustomerInput {
     pub phones: Option<Vec<PhoneInput>>,
     /// Replaces all profile fields.
     pub profile: Option<BTreeMap<String, String>>,
+}
+
+/// Fields of a trunk to create or change; `None` leaves a field as it is. To clear an
+/// optional text field, send an empty string.
+#[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TrunkInput {
+    /// Name (required on creation).
+    pub name: Option<String>,
+    /// IP addresses or CIDR networks the carrier sends from.
+    pub allowed_sources: Option<Vec<String>>,
+    /// Username the carrier authenticates with.
+    pub inbound_username: Option<String>,
+    /// Password the carrier authenticates with.
+    pub inbound_password: Option<String>,
+    /// `host[:port]` of the carrier's SIP server.
+    pub outbound_proxy: Option<String>,
+    /// Username for the carrier's challenges.
+    pub outbound_username: Option<String>,
+    /// Password for the carrier's challenges.
+    pub outbound_password: Option<String>,
+    /// Caller ID for outbound calls (any spelling; stored E.164).
+    pub caller_id: Option<String>,
+    /// Keep a registration with the carrier.
+    pub register: Option<bool>,
+    /// `udp` or `tcp`.
+    pub transport: Option<TrunkTransport>,
+}
+
+/// A staff member's SIP softphone account.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
+pub struct SipAccount {
+    /// The staff member.
+    pub staff_id: StaffId,
+    /// SIP username (the user part of their address of record).
+    pub username: String,
+    /// The device password.
+    pub password: String,
 }
 
 /// A new chat.
@@ -231,6 +272,46 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<Event>;
     /// The channel owning a DID, if any.
     async fn channel_by_number(&self, e164: &str) -> Result<Option<ChannelId>>;
+
+    // ---- trunks and SIP accounts
+    /// The channel's trunks.
+    async fn trunks(&self, channel: ChannelId) -> Result<Vec<Trunk>>;
+    /// Every trunk of every channel with its secrets, for the SIP edge.
+    async fn trunk_routes(&self) -> Result<Vec<(Trunk, TrunkSecrets)>>;
+    /// Creates a trunk.
+    async fn create_trunk(
+        &self,
+        channel: ChannelId,
+        input: TrunkInput,
+        actor: Option<StaffId>,
+    ) -> Result<(Trunk, Event)>;
+    /// Changes a trunk.
+    async fn update_trunk(
+        &self,
+        channel: ChannelId,
+        id: TrunkId,
+        input: TrunkInput,
+        actor: Option<StaffId>,
+    ) -> Result<(Trunk, Event)>;
+    /// Deletes a trunk.
+    async fn delete_trunk(
+        &self,
+        channel: ChannelId,
+        id: TrunkId,
+        actor: Option<StaffId>,
+    ) -> Result<Event>;
+    /// Sets (or replaces) a staff member's SIP account; a `None` username keeps the
+    /// current one (or derives one from the e-mail), a `None` password generates one.
+    async fn set_sip_account(
+        &self,
+        staff: StaffId,
+        username: Option<&str>,
+        password: Option<&str>,
+    ) -> Result<(SipAccount, Event)>;
+    /// The SIP account with this username, for the registrar.
+    async fn sip_account(&self, username: &str) -> Result<Option<SipAccount>>;
+    /// A staff member's SIP account, if set.
+    async fn sip_account_of(&self, staff: StaffId) -> Result<Option<SipAccount>>;
 
     // ---- staff and sessions
     /// Creates a staff account (the password is stored as an argon2id hash).

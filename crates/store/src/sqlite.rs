@@ -11,6 +11,7 @@ use denwa_core::model::{
     CustomerId, CustomerKind, Medium, Member, Message, MessageKind, Phone, Role, Settings, Staff,
     StaffId, Team, TeamId, locale_for_region, preview,
 };
+use denwa_core::trunk::{SourceRule, Trunk, TrunkId, TrunkSecrets, TrunkTransport, check_proxy};
 use denwa_core::{BusinessHours, E164, Event, EventKind, Region};
 use serde_json::{Value, json};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
@@ -19,7 +20,7 @@ use sqlx::{Row, SqliteConnection, SqlitePool};
 use crate::secret::{hash_password, random_token, token_digest, verify_password};
 use crate::{
     ChannelPatch, ChatCursor, ChatFilter, ChatPage, CustomerInput, Membership, NewChannel, NewChat,
-    Result, SettingsPatch, Store, StoreError,
+    Result, SettingsPatch, SipAccount, Store, StoreError, TrunkInput,
 };
 
 /// Longest text accepted for a message or note (characters).
@@ -138,7 +139,7 @@ fn event_from_row(row: &sqlx::sqlite::SqliteRow) -> Option<Event> {
 
 async fn load_channel(conn: &mut SqliteConnection, id: ChannelId) -> Result<Channel> {
     let row = sqlx::query(
-        "SELECT id, name, region, time_zone, ring_profile_fields FROM channels WHERE id = ?",
+        "SELECT id, name, region, time_zone, ring_profile_fields, echo_number FROM channels WHERE id = ?",
     )
     .bind(id)
     .fetch_optional(&mut *conn)
@@ -161,6 +162,7 @@ async fn load_channel(conn: &mut SqliteConnection, id: ChannelId) -> Result<Chan
         )
         .unwrap_or_default(),
         phone_numbers: numbers,
+        echo_number: row.get("echo_number"),
     })
 }
 
@@ -447,6 +449,184 @@ fn like_pattern(s: &str) -> String {
     format!("%{escaped}%")
 }
 
+const TRUNK_COLUMNS: &str =
+    "id, channel_id, name, allowed_sources, inbound_username, inbound_password,
+     outbound_proxy, outbound_username, outbound_password, caller_id, register, transport";
+
+fn trunk_from_row(r: &sqlx::sqlite::SqliteRow) -> (Trunk, TrunkSecrets) {
+    let inbound_password: Option<String> = r.get("inbound_password");
+    let outbound_password: Option<String> = r.get("outbound_password");
+    let trunk = Trunk {
+        id: r.get("id"),
+        channel_id: r.get("channel_id"),
+        name: r.get("name"),
+        allowed_sources: serde_json::from_str(r.get::<String, _>("allowed_sources").as_str())
+            .unwrap_or_default(),
+        inbound_username: r.get("inbound_username"),
+        outbound_proxy: r.get("outbound_proxy"),
+        outbound_username: r.get("outbound_username"),
+        has_outbound_password: outbound_password.is_some(),
+        has_inbound_password: inbound_password.is_some(),
+        caller_id: r.get("caller_id"),
+        register: r.get::<i64, _>("register") != 0,
+        transport: if r.get::<String, _>("transport") == "tcp" {
+            TrunkTransport::Tcp
+        } else {
+            TrunkTransport::Udp
+        },
+    };
+    (
+        trunk,
+        TrunkSecrets {
+            inbound_password,
+            outbound_password,
+        },
+    )
+}
+
+async fn load_trunk(conn: &mut SqliteConnection, channel: ChannelId, id: TrunkId) -> Result<Trunk> {
+    let row = sqlx::query(&format!(
+        "SELECT {TRUNK_COLUMNS} FROM trunks WHERE id = ? AND channel_id = ?"
+    ))
+    .bind(id)
+    .bind(channel)
+    .fetch_optional(&mut *conn)
+    .await?
+    .ok_or(StoreError::NotFound("trunk"))?;
+    Ok(trunk_from_row(&row).0)
+}
+
+/// An optional text setting: `""` clears it, anything else is trimmed and kept.
+fn optional_text(what: &str, v: &str) -> Result<Option<String>> {
+    let v = v.trim();
+    if v.is_empty() {
+        return Ok(None);
+    }
+    if v.chars().count() > MAX_NAME {
+        return Err(StoreError::Invalid(format!("{what} is too long")));
+    }
+    Ok(Some(v.to_owned()))
+}
+
+async fn apply_trunk_input(
+    conn: &mut SqliteConnection,
+    channel: ChannelId,
+    id: TrunkId,
+    input: &TrunkInput,
+) -> Result<()> {
+    let region = channel_region(conn, channel).await?;
+    let mut sets: Vec<(&str, Bind)> = Vec::new();
+    if let Some(name) = &input.name {
+        sets.push(("name", Bind::Text(check_name("trunk name", name, false)?)));
+    }
+    if let Some(sources) = &input.allowed_sources {
+        if sources.len() > 100 {
+            return Err(StoreError::Invalid("at most 100 allowed sources".into()));
+        }
+        let mut clean = Vec::with_capacity(sources.len());
+        for src in sources {
+            src.parse::<SourceRule>()?;
+            clean.push(src.trim().to_owned());
+        }
+        sets.push((
+            "allowed_sources",
+            Bind::Text(serde_json::to_string(&clean).unwrap_or_else(|_| "[]".into())),
+        ));
+    }
+    for (column, value) in [
+        ("inbound_username", &input.inbound_username),
+        ("inbound_password", &input.inbound_password),
+        ("outbound_username", &input.outbound_username),
+        ("outbound_password", &input.outbound_password),
+    ] {
+        if let Some(v) = value {
+            sets.push((column, Bind::OptText(optional_text(column, v)?)));
+        }
+    }
+    if let Some(proxy) = &input.outbound_proxy {
+        let proxy = optional_text("outbound proxy", proxy)?;
+        if let Some(p) = &proxy {
+            check_proxy(p)?;
+        }
+        sets.push(("outbound_proxy", Bind::OptText(proxy)));
+    }
+    if let Some(caller_id) = &input.caller_id {
+        let number = match optional_text("caller id", caller_id)? {
+            Some(n) => Some(E164::parse(&n, region)?.as_str().to_owned()),
+            None => None,
+        };
+        sets.push(("caller_id", Bind::OptText(number)));
+    }
+    if let Some(register) = input.register {
+        sets.push(("register", Bind::Int(i64::from(register))));
+    }
+    if let Some(t) = input.transport {
+        let t = match t {
+            TrunkTransport::Udp => "udp",
+            TrunkTransport::Tcp => "tcp",
+        };
+        sets.push(("transport", Bind::Text(t.into())));
+    }
+    for (column, value) in sets {
+        // Column names come from the fixed list above, never from input.
+        let q = format!("UPDATE trunks SET {column} = ? WHERE id = ?");
+        let q = sqlx::query(&q);
+        let q = match value {
+            Bind::Int(i) => q.bind(i),
+            Bind::Text(s) => q.bind(s),
+            Bind::OptText(s) => q.bind(s),
+        };
+        let res = q.bind(id).execute(&mut *conn).await;
+        if let Err(e) = &res
+            && unique_violation(e)
+        {
+            return Err(StoreError::Conflict("a trunk with that name exists".into()));
+        }
+        res?;
+    }
+    let (register, proxy): (i64, Option<String>) =
+        sqlx::query_as("SELECT register, outbound_proxy FROM trunks WHERE id = ?")
+            .bind(id)
+            .fetch_one(&mut *conn)
+            .await?;
+    if register != 0 && proxy.is_none() {
+        return Err(StoreError::Invalid(
+            "registering with the carrier needs an outbound proxy".into(),
+        ));
+    }
+    Ok(())
+}
+
+fn check_dial_string(s: &str) -> Result<String> {
+    let s = s.trim();
+    if s.is_empty()
+        || s.len() > 15
+        || !s
+            .chars()
+            .all(|c| c.is_ascii_digit() || c == '*' || c == '#')
+    {
+        return Err(StoreError::Invalid(format!(
+            "echo number {s:?}: up to 15 digits, * or #"
+        )));
+    }
+    Ok(s.to_owned())
+}
+
+fn sip_account_from_row(r: &sqlx::sqlite::SqliteRow) -> SipAccount {
+    SipAccount {
+        staff_id: r.get("staff_id"),
+        username: r.get("username"),
+        password: r.get("password"),
+    }
+}
+
+fn sip_username_ok(u: &str) -> bool {
+    !u.is_empty()
+        && u.len() <= 64
+        && u.chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_' | '+'))
+}
+
 #[async_trait]
 impl Store for SqliteStore {
     async fn create_channel(&self, new: NewChannel) -> Result<Channel> {
@@ -536,6 +716,13 @@ impl Store for SqliteStore {
                 .execute(&mut *tx)
                 .await?;
         }
+        if let Some(number) = &patch.echo_number {
+            sqlx::query("UPDATE channels SET echo_number = ? WHERE id = ?")
+                .bind(check_dial_string(number)?)
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
+        }
         let channel = load_channel(&mut tx, id).await?;
         let event = insert_event(
             &mut tx,
@@ -596,6 +783,224 @@ impl Store for SqliteStore {
                 .fetch_optional(&self.pool)
                 .await?,
         )
+    }
+
+    async fn trunks(&self, channel: ChannelId) -> Result<Vec<Trunk>> {
+        let rows = sqlx::query(&format!(
+            "SELECT {TRUNK_COLUMNS} FROM trunks WHERE channel_id = ? ORDER BY id"
+        ))
+        .bind(channel)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows.iter().map(|r| trunk_from_row(r).0).collect())
+    }
+
+    async fn trunk_routes(&self) -> Result<Vec<(Trunk, TrunkSecrets)>> {
+        let rows = sqlx::query(&format!("SELECT {TRUNK_COLUMNS} FROM trunks ORDER BY id"))
+            .fetch_all(&self.pool)
+            .await?;
+        Ok(rows.iter().map(trunk_from_row).collect())
+    }
+
+    async fn create_trunk(
+        &self,
+        channel: ChannelId,
+        input: TrunkInput,
+        actor: Option<StaffId>,
+    ) -> Result<(Trunk, Event)> {
+        let name = input
+            .name
+            .as_deref()
+            .ok_or_else(|| StoreError::Invalid("a trunk needs a name".into()))?;
+        let name = check_name("trunk name", name, false)?;
+        let mut tx = self.pool.begin().await?;
+        load_channel(&mut tx, channel).await?;
+        let res = sqlx::query_scalar(
+            "INSERT INTO trunks (channel_id, name, created_at) VALUES (?, ?, ?) RETURNING id",
+        )
+        .bind(channel)
+        .bind(&name)
+        .bind(now_ms())
+        .fetch_one(&mut *tx)
+        .await;
+        let id: i64 = match res {
+            Err(e) if unique_violation(&e) => {
+                return Err(StoreError::Conflict(format!("a trunk named {name} exists")));
+            }
+            other => other?,
+        };
+        apply_trunk_input(&mut tx, channel, id, &input).await?;
+        let trunk = load_trunk(&mut tx, channel, id).await?;
+        let event = insert_event(
+            &mut tx,
+            Some(channel),
+            None,
+            EventKind::TrunkCreated,
+            actor,
+            json!({ "trunk": trunk }),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok((trunk, event))
+    }
+
+    async fn update_trunk(
+        &self,
+        channel: ChannelId,
+        id: TrunkId,
+        input: TrunkInput,
+        actor: Option<StaffId>,
+    ) -> Result<(Trunk, Event)> {
+        let mut tx = self.pool.begin().await?;
+        load_trunk(&mut tx, channel, id).await?;
+        apply_trunk_input(&mut tx, channel, id, &input).await?;
+        let trunk = load_trunk(&mut tx, channel, id).await?;
+        let event = insert_event(
+            &mut tx,
+            Some(channel),
+            None,
+            EventKind::TrunkUpdated,
+            actor,
+            json!({ "trunk": trunk }),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok((trunk, event))
+    }
+
+    async fn delete_trunk(
+        &self,
+        channel: ChannelId,
+        id: TrunkId,
+        actor: Option<StaffId>,
+    ) -> Result<Event> {
+        let mut tx = self.pool.begin().await?;
+        let n = sqlx::query("DELETE FROM trunks WHERE id = ? AND channel_id = ?")
+            .bind(id)
+            .bind(channel)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        if n == 0 {
+            return Err(StoreError::NotFound("trunk"));
+        }
+        let event = insert_event(
+            &mut tx,
+            Some(channel),
+            None,
+            EventKind::TrunkDeleted,
+            actor,
+            json!({ "trunk_id": id }),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(event)
+    }
+
+    async fn set_sip_account(
+        &self,
+        staff: StaffId,
+        username: Option<&str>,
+        password: Option<&str>,
+    ) -> Result<(SipAccount, Event)> {
+        let mut tx = self.pool.begin().await?;
+        let email: String = sqlx::query_scalar("SELECT email FROM staff WHERE id = ?")
+            .bind(staff)
+            .fetch_optional(&mut *tx)
+            .await?
+            .ok_or(StoreError::NotFound("staff"))?;
+        let current: Option<String> =
+            sqlx::query_scalar("SELECT username FROM sip_accounts WHERE staff_id = ?")
+                .bind(staff)
+                .fetch_optional(&mut *tx)
+                .await?;
+        let username = match (username, current) {
+            (Some(u), _) => u.trim().to_owned(),
+            (None, Some(c)) => c,
+            (None, None) => {
+                let local: String = email
+                    .split('@')
+                    .next()
+                    .unwrap_or_default()
+                    .chars()
+                    .filter(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_'))
+                    .collect();
+                if local.is_empty() {
+                    format!("staff{staff}")
+                } else {
+                    local
+                }
+            }
+        };
+        if !sip_username_ok(&username) {
+            return Err(StoreError::Invalid(format!(
+                "SIP username {username:?}: 1-64 of letters, digits, . - _ +"
+            )));
+        }
+        let password = match password {
+            Some(p) if p.chars().count() >= 8 && p.len() <= 128 => p.to_owned(),
+            Some(_) => {
+                return Err(StoreError::Invalid(
+                    "SIP password must have 8 to 128 characters".into(),
+                ));
+            }
+            None => random_token(12),
+        };
+        let res = sqlx::query(
+            "INSERT INTO sip_accounts (staff_id, username, password, updated_at) VALUES (?, ?, ?, ?)
+             ON CONFLICT (staff_id) DO UPDATE SET username = excluded.username,
+                 password = excluded.password, updated_at = excluded.updated_at",
+        )
+        .bind(staff)
+        .bind(&username)
+        .bind(&password)
+        .bind(now_ms())
+        .execute(&mut *tx)
+        .await;
+        if let Err(e) = &res
+            && unique_violation(e)
+        {
+            return Err(StoreError::Conflict(format!(
+                "SIP username {username} is taken"
+            )));
+        }
+        res?;
+        let event = insert_event(
+            &mut tx,
+            None,
+            None,
+            EventKind::SipAccountChanged,
+            Some(staff),
+            json!({ "staff_id": staff, "username": username }),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok((
+            SipAccount {
+                staff_id: staff,
+                username,
+                password,
+            },
+            event,
+        ))
+    }
+
+    async fn sip_account(&self, username: &str) -> Result<Option<SipAccount>> {
+        let row =
+            sqlx::query("SELECT staff_id, username, password FROM sip_accounts WHERE username = ?")
+                .bind(username)
+                .fetch_optional(&self.pool)
+                .await?;
+        Ok(row.as_ref().map(sip_account_from_row))
+    }
+
+    async fn sip_account_of(&self, staff: StaffId) -> Result<Option<SipAccount>> {
+        let row =
+            sqlx::query("SELECT staff_id, username, password FROM sip_accounts WHERE staff_id = ?")
+                .bind(staff)
+                .fetch_optional(&self.pool)
+                .await?;
+        Ok(row.as_ref().map(sip_account_from_row))
     }
 
     async fn create_staff(&self, email: &str, name: &str, password: &str) -> Result<Staff> {
