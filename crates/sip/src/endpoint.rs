@@ -217,8 +217,9 @@ pub enum Event {
         audio: NegotiatedAudio,
     },
     /// Our re-INVITE ([`Endpoint::update_session`]) was refused; the previous
-    /// session stays in force (RFC 3261 §14.1). 491 means glare: try again
-    /// after a short random wait.
+    /// session stays in force (RFC 3261 §14.1). Glare (491) is retried
+    /// automatically after the §14.1 random wait; this event reports 491
+    /// only after three retries.
     SessionUpdateFailed {
         /// The call.
         call: CallHandle,
@@ -399,6 +400,8 @@ struct Call {
     reinvite: Option<Reinvite>,
     /// CSeq and bytes of the ACK for our last re-INVITE's 2xx (re-sent on retransmits).
     reinvite_ack: Option<(u32, Vec<u8>)>,
+    /// A re-INVITE refused with 491, to be sent again at this instant.
+    reinvite_retry: Option<(Instant, Reinvite)>,
 }
 
 #[derive(Debug)]
@@ -408,7 +411,12 @@ struct Reinvite {
     offer: SessionDescription,
     /// A session refresh: no event on success.
     refresh: bool,
+    /// How many times this offer was already refused with 491.
+    attempt: u32,
 }
+
+/// How often a re-INVITE refused with 491 is retried (RFC 3261 §14.1).
+const MAX_GLARE_RETRIES: u32 = 3;
 
 #[derive(Debug)]
 struct Registration {
@@ -530,6 +538,7 @@ impl Endpoint {
             let actions = tx.on_timeout(now);
             self.server_actions(now, owner, peer, transport, actions);
         }
+        self.glare_retries(now);
         self.session_timers(now);
         self.registration_timers(now);
         if let Some(reg) = &mut self.registrar {
@@ -560,8 +569,15 @@ impl Endpoint {
         let tx = self.client_txs.values().filter_map(|(t, _)| t.deadline());
         let stx = self.server_txs.values().filter_map(|(t, _)| t.deadline());
         let calls = self.calls.values().filter_map(|c| {
-            let st = c.session_timer.as_ref()?;
-            [st.refresh_at, st.expire_at].into_iter().flatten().min()
+            let st = c.session_timer.as_ref();
+            [
+                st.and_then(|s| s.refresh_at),
+                st.and_then(|s| s.expire_at),
+                c.reinvite_retry.as_ref().map(|(at, _)| *at),
+            ]
+            .into_iter()
+            .flatten()
+            .min()
         });
         let regs = self
             .registrations
@@ -748,6 +764,7 @@ impl Endpoint {
                 peer_allows_update: false,
                 reinvite: None,
                 reinvite_ack: None,
+                reinvite_retry: None,
             },
         );
         self.dialogs.insert(self.dialog_key_local(call), call);
@@ -823,7 +840,11 @@ impl Endpoint {
     ) -> Result<(), Error> {
         self.last_now = self.last_now.max(now);
         let c = self.calls.get(&call).ok_or(Error::UnknownCall)?;
-        if c.state != CallState::Confirmed || c.pending_ack.is_some() || c.reinvite.is_some() {
+        if c.state != CallState::Confirmed
+            || c.pending_ack.is_some()
+            || c.reinvite.is_some()
+            || c.reinvite_retry.is_some()
+        {
             return Err(Error::InvalidState(
                 "re-INVITE needs a confirmed call with no offer/answer in progress",
             ));
@@ -833,7 +854,7 @@ impl Endpoint {
             .as_ref()
             .map_or((1, 1), |s| (s.session_id, s.session_version + 1));
         let offer = sdp::create_offer(&audio, sid, ver);
-        self.send_reinvite(now, call, audio, offer, false);
+        self.send_reinvite(now, call, audio, offer, false, 0);
         Ok(())
     }
 
@@ -1109,6 +1130,7 @@ impl Endpoint {
                 peer_allows_update: allows_update(&req.headers),
                 reinvite: None,
                 reinvite_ack: None,
+                reinvite_retry: None,
             },
         );
         self.dialogs.insert(self.dialog_key_local(call), call);
@@ -1580,6 +1602,26 @@ impl Endpoint {
         if c.reinvite.as_ref().is_none_or(|r| r.seq != seq) {
             return;
         }
+        if resp.status == 491
+            && let Some(re) = c.reinvite.take_if(|r| r.attempt < MAX_GLARE_RETRIES)
+        {
+            // §14.1: glare. The owner of the Call-ID (the dialog's UAC) waits
+            // 2.1–4 s, the other side 0–2 s, then tries again.
+            let owner = c.role == Role::Uac;
+            let jitter = self.random() % 1000;
+            let ms = if owner {
+                2100 + jitter * 19 / 10
+            } else {
+                jitter * 2
+            };
+            if let Some(c) = self.calls.get_mut(&call) {
+                c.reinvite_retry = Some((now + Duration::from_millis(ms), re));
+            }
+            return;
+        }
+        let Some(c) = self.calls.get_mut(&call) else {
+            return;
+        };
         let refresh = c.reinvite.take().is_some_and(|r| r.refresh);
         if matches!(resp.status, 408 | 481) {
             // §14.1: the dialog is gone.
@@ -1608,6 +1650,7 @@ impl Endpoint {
         audio: AudioConfig,
         offer: SessionDescription,
         refresh: bool,
+        attempt: u32,
     ) {
         let Some(c) = self.calls.get_mut(&call) else {
             return;
@@ -1625,6 +1668,7 @@ impl Endpoint {
             audio,
             offer: offer.clone(),
             refresh,
+            attempt,
         });
         let mut req = self.dialog_request(&d, Method::Invite, tp);
         req.headers.push("Allow", ALLOW);
@@ -1922,6 +1966,33 @@ impl Endpoint {
         }
     }
 
+    /// Re-sends re-INVITEs refused with 491 once their wait is over.
+    fn glare_retries(&mut self, now: Instant) {
+        let due: Vec<CallHandle> = self
+            .calls
+            .iter()
+            .filter(|(_, c)| c.reinvite_retry.as_ref().is_some_and(|(at, _)| *at <= now))
+            .map(|(h, _)| *h)
+            .collect();
+        for call in due {
+            let Some(c) = self.calls.get_mut(&call) else {
+                continue;
+            };
+            let Some((_, re)) = c.reinvite_retry.take() else {
+                continue;
+            };
+            if c.state == CallState::Confirmed && c.reinvite.is_none() && c.pending_ack.is_none() {
+                self.send_reinvite(now, call, re.audio, re.offer, re.refresh, re.attempt + 1);
+            } else if !re.refresh {
+                self.queue
+                    .push_back(Output::Event(Event::SessionUpdateFailed {
+                        call,
+                        status: 491,
+                    }));
+            }
+        }
+    }
+
     fn session_timers(&mut self, now: Instant) {
         let mut refresh = Vec::new();
         let mut expire = Vec::new();
@@ -1946,13 +2017,13 @@ impl Endpoint {
                 let (Some(audio), Some(sd)) = (c.local_audio.clone(), c.local_sdp.clone()) else {
                     continue;
                 };
-                if c.reinvite.is_some() {
+                if c.reinvite.is_some() || c.reinvite_retry.is_some() {
                     continue;
                 }
                 if let Some(st) = c.session_timer.as_mut() {
                     st.refresh_at = None;
                 }
-                self.send_reinvite(now, call, audio, sd, true);
+                self.send_reinvite(now, call, audio, sd, true, 0);
                 continue;
             }
             c.dialog.local_seq += 1;

@@ -614,10 +614,10 @@ fn reinvite_refused_keeps_the_old_session_and_reports_failure() {
     let re = raw.last_sent();
     assert!(first_line(&re).starts_with("INVITE sip:trunk@192.0.2.20:5060"));
     assert_eq!(header(&re, "CSeq").as_deref(), Some("2 INVITE"));
-    raw.recv(&reply(&re, 491, "Request Pending", None, "", None));
+    raw.recv(&reply(&re, 488, "Not Acceptable Here", None, "", None));
     assert_eq!(
         raw.take_events(),
-        vec![Event::SessionUpdateFailed { call, status: 491 }]
+        vec![Event::SessionUpdateFailed { call, status: 488 }]
     );
     assert_eq!(raw.ep.call_count(), 1);
 }
@@ -698,5 +698,44 @@ fn cancel_answered_481_before_the_200_still_acks_and_hangs_up() {
             call,
             reason: EndReason::CancelledAfterAnswer
         }]
+    );
+}
+
+#[test]
+fn reinvite_glare_491_is_retried_after_2_1_to_4_s_then_given_up() {
+    let mut raw = Raw::new();
+    let (call, inv) = start(&mut raw, None);
+    raw.recv(&reply(&inv, 200, "OK", Some("t1"), "", Some(ANSWER)));
+    raw.take_events();
+    raw.ep
+        .update_session(raw.now, call, audio(33000))
+        .expect("confirmed");
+    raw.drain();
+    for (attempt, expected_seq) in (0..4).zip(2..) {
+        let re = raw.last_sent();
+        assert!(first_line(&re).starts_with("INVITE "), "attempt {attempt}");
+        assert_eq!(header(&re, "CSeq"), Some(format!("{expected_seq} INVITE")));
+        raw.take_sent();
+        raw.recv(&reply(&re, 491, "Request Pending", None, "", None));
+        raw.take_sent(); // the ACK for the 491
+        if attempt == 3 {
+            break;
+        }
+        raw.advance(Duration::from_millis(2099));
+        assert!(
+            raw.sent.is_empty(),
+            "§14.1: the Call-ID owner waits at least 2.1 s"
+        );
+        raw.advance(Duration::from_millis(1901));
+        let lines = raw.sent_lines();
+        // The retry (and possibly its own timer-A retransmission).
+        assert!(
+            !lines.is_empty() && lines.iter().all(|l| l.starts_with("INVITE ")),
+            "retried within 4 s: {lines:?}"
+        );
+    }
+    assert_eq!(
+        raw.take_events(),
+        vec![Event::SessionUpdateFailed { call, status: 491 }]
     );
 }
