@@ -123,6 +123,58 @@ async fn insert_event(
     })
 }
 
+/// Stores an event in the transaction and commits both: every change and its event land
+/// together or not at all.
+async fn commit_with_event(
+    mut tx: sqlx::Transaction<'_, sqlx::Sqlite>,
+    channel: Option<ChannelId>,
+    chat: Option<ChatId>,
+    kind: EventKind,
+    actor: Option<StaffId>,
+    data: Value,
+) -> Result<Event> {
+    let event = insert_event(&mut tx, channel, chat, kind, actor, data).await?;
+    tx.commit().await?;
+    Ok(event)
+}
+
+/// Channel-owned rows that are deleted by id.
+#[derive(Clone, Copy)]
+enum Scoped {
+    Team,
+    Trunk,
+}
+
+/// Deletes a row of the channel and records the event; another channel's id is not found.
+async fn delete_in_channel(
+    pool: &SqlitePool,
+    what: Scoped,
+    channel: ChannelId,
+    id: i64,
+    kind: EventKind,
+    actor: Option<StaffId>,
+    data: Value,
+) -> Result<Event> {
+    let (sql, name) = match what {
+        Scoped::Team => ("DELETE FROM teams WHERE id = ? AND channel_id = ?", "team"),
+        Scoped::Trunk => (
+            "DELETE FROM trunks WHERE id = ? AND channel_id = ?",
+            "trunk",
+        ),
+    };
+    let mut tx = pool.begin().await?;
+    let n = sqlx::query(sql)
+        .bind(id)
+        .bind(channel)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+    if n == 0 {
+        return Err(StoreError::NotFound(name));
+    }
+    commit_with_event(tx, Some(channel), None, kind, actor, data).await
+}
+
 fn event_from_row(row: &sqlx::sqlite::SqliteRow) -> Option<Event> {
     let kind = EventKind::parse(row.get::<String, _>("kind").as_str())?;
     let data = serde_json::from_str(row.get::<String, _>("data").as_str()).ok()?;
@@ -724,8 +776,8 @@ impl Store for SqliteStore {
                 .await?;
         }
         let channel = load_channel(&mut tx, id).await?;
-        let event = insert_event(
-            &mut tx,
+        let event = commit_with_event(
+            tx,
             Some(id),
             None,
             EventKind::ChannelUpdated,
@@ -733,7 +785,6 @@ impl Store for SqliteStore {
             json!({ "channel": channel }),
         )
         .await?;
-        tx.commit().await?;
         Ok((channel, event))
     }
 
@@ -763,8 +814,8 @@ impl Store for SqliteStore {
         if changed == 0 {
             return Err(StoreError::NotFound("channel"));
         }
-        let event = insert_event(
-            &mut tx,
+        let event = commit_with_event(
+            tx,
             Some(id),
             None,
             EventKind::BusinessHoursChanged,
@@ -772,7 +823,6 @@ impl Store for SqliteStore {
             json!({ "business_hours": hours }),
         )
         .await?;
-        tx.commit().await?;
         Ok(event)
     }
 
@@ -831,8 +881,8 @@ impl Store for SqliteStore {
         };
         apply_trunk_input(&mut tx, channel, id, &input).await?;
         let trunk = load_trunk(&mut tx, channel, id).await?;
-        let event = insert_event(
-            &mut tx,
+        let event = commit_with_event(
+            tx,
             Some(channel),
             None,
             EventKind::TrunkCreated,
@@ -840,7 +890,6 @@ impl Store for SqliteStore {
             json!({ "trunk": trunk }),
         )
         .await?;
-        tx.commit().await?;
         Ok((trunk, event))
     }
 
@@ -855,8 +904,8 @@ impl Store for SqliteStore {
         load_trunk(&mut tx, channel, id).await?;
         apply_trunk_input(&mut tx, channel, id, &input).await?;
         let trunk = load_trunk(&mut tx, channel, id).await?;
-        let event = insert_event(
-            &mut tx,
+        let event = commit_with_event(
+            tx,
             Some(channel),
             None,
             EventKind::TrunkUpdated,
@@ -864,7 +913,6 @@ impl Store for SqliteStore {
             json!({ "trunk": trunk }),
         )
         .await?;
-        tx.commit().await?;
         Ok((trunk, event))
     }
 
@@ -874,27 +922,17 @@ impl Store for SqliteStore {
         id: TrunkId,
         actor: Option<StaffId>,
     ) -> Result<Event> {
-        let mut tx = self.pool.begin().await?;
-        let n = sqlx::query("DELETE FROM trunks WHERE id = ? AND channel_id = ?")
-            .bind(id)
-            .bind(channel)
-            .execute(&mut *tx)
-            .await?
-            .rows_affected();
-        if n == 0 {
-            return Err(StoreError::NotFound("trunk"));
-        }
-        let event = insert_event(
-            &mut tx,
-            Some(channel),
-            None,
+        let data = json!({ "trunk_id": id });
+        delete_in_channel(
+            &self.pool,
+            Scoped::Trunk,
+            channel,
+            id,
             EventKind::TrunkDeleted,
             actor,
-            json!({ "trunk_id": id }),
+            data,
         )
-        .await?;
-        tx.commit().await?;
-        Ok(event)
+        .await
     }
 
     async fn set_sip_account(
@@ -965,8 +1003,8 @@ impl Store for SqliteStore {
             )));
         }
         res?;
-        let event = insert_event(
-            &mut tx,
+        let event = commit_with_event(
+            tx,
             None,
             None,
             EventKind::SipAccountChanged,
@@ -974,7 +1012,6 @@ impl Store for SqliteStore {
             json!({ "staff_id": staff, "username": username }),
         )
         .await?;
-        tx.commit().await?;
         Ok((
             SipAccount {
                 staff_id: staff,
@@ -1245,8 +1282,8 @@ impl Store for SqliteStore {
         .bind(staff)
         .execute(&mut *tx)
         .await?;
-        let event = insert_event(
-            &mut tx,
+        let event = commit_with_event(
+            tx,
             None,
             None,
             EventKind::SettingsChanged,
@@ -1254,7 +1291,6 @@ impl Store for SqliteStore {
             json!({ "staff_id": staff, "settings": next }),
         )
         .await?;
-        tx.commit().await?;
         Ok((next, event))
     }
 
@@ -1296,8 +1332,8 @@ impl Store for SqliteStore {
         };
         set_team_members(&mut tx, channel, id, members).await?;
         let team = load_team(&mut tx, channel, id).await?;
-        let event = insert_event(
-            &mut tx,
+        let event = commit_with_event(
+            tx,
             Some(channel),
             None,
             EventKind::TeamCreated,
@@ -1305,7 +1341,6 @@ impl Store for SqliteStore {
             json!({ "team": team }),
         )
         .await?;
-        tx.commit().await?;
         Ok((team, event))
     }
 
@@ -1337,8 +1372,8 @@ impl Store for SqliteStore {
             set_team_members(&mut tx, channel, team, members).await?;
         }
         let team = load_team(&mut tx, channel, team).await?;
-        let event = insert_event(
-            &mut tx,
+        let event = commit_with_event(
+            tx,
             Some(channel),
             None,
             EventKind::TeamUpdated,
@@ -1346,7 +1381,6 @@ impl Store for SqliteStore {
             json!({ "team": team }),
         )
         .await?;
-        tx.commit().await?;
         Ok((team, event))
     }
 
@@ -1356,27 +1390,17 @@ impl Store for SqliteStore {
         team: TeamId,
         actor: Option<StaffId>,
     ) -> Result<Event> {
-        let mut tx = self.pool.begin().await?;
-        let n = sqlx::query("DELETE FROM teams WHERE id = ? AND channel_id = ?")
-            .bind(team)
-            .bind(channel)
-            .execute(&mut *tx)
-            .await?
-            .rows_affected();
-        if n == 0 {
-            return Err(StoreError::NotFound("team"));
-        }
-        let event = insert_event(
-            &mut tx,
-            Some(channel),
-            None,
+        let data = json!({ "team_id": team });
+        delete_in_channel(
+            &self.pool,
+            Scoped::Team,
+            channel,
+            team,
             EventKind::TeamDeleted,
             actor,
-            json!({ "team_id": team }),
+            data,
         )
-        .await?;
-        tx.commit().await?;
-        Ok(event)
+        .await
     }
 
     async fn tags(&self, channel: ChannelId) -> Result<Vec<String>> {
@@ -1420,8 +1444,8 @@ impl Store for SqliteStore {
         .await?;
         apply_customer_input(&mut tx, channel, id, &input).await?;
         let customer = load_customer(&mut tx, channel, id).await?;
-        let event = insert_event(
-            &mut tx,
+        let event = commit_with_event(
+            tx,
             Some(channel),
             None,
             EventKind::CustomerCreated,
@@ -1429,7 +1453,6 @@ impl Store for SqliteStore {
             json!({ "customer": customer }),
         )
         .await?;
-        tx.commit().await?;
         Ok((customer, event))
     }
 
@@ -1449,8 +1472,8 @@ impl Store for SqliteStore {
         load_customer(&mut tx, channel, id).await?;
         apply_customer_input(&mut tx, channel, id, &input).await?;
         let customer = load_customer(&mut tx, channel, id).await?;
-        let event = insert_event(
-            &mut tx,
+        let event = commit_with_event(
+            tx,
             Some(channel),
             None,
             EventKind::CustomerUpdated,
@@ -1458,7 +1481,6 @@ impl Store for SqliteStore {
             json!({ "customer": customer }),
         )
         .await?;
-        tx.commit().await?;
         Ok((customer, event))
     }
 
@@ -1480,8 +1502,8 @@ impl Store for SqliteStore {
             .bind(channel)
             .execute(&mut *tx)
             .await?;
-        let event = insert_event(
-            &mut tx,
+        let event = commit_with_event(
+            tx,
             Some(channel),
             None,
             EventKind::CustomerDeleted,
@@ -1489,7 +1511,6 @@ impl Store for SqliteStore {
             json!({ "customer_id": id }),
         )
         .await?;
-        tx.commit().await?;
         Ok(event)
     }
 
@@ -1872,8 +1893,8 @@ impl Store for SqliteStore {
         .bind(now)
         .fetch_one(&mut *tx)
         .await?;
-        let event = insert_event(
-            &mut tx,
+        let event = commit_with_event(
+            tx,
             Some(channel),
             None,
             EventKind::ApiKeyCreated,
@@ -1881,7 +1902,6 @@ impl Store for SqliteStore {
             json!({ "api_key_id": id }),
         )
         .await?;
-        tx.commit().await?;
         let key = ApiKey {
             id,
             name,
@@ -1929,8 +1949,8 @@ impl Store for SqliteStore {
         if n == 0 {
             return Err(StoreError::NotFound("api key"));
         }
-        let event = insert_event(
-            &mut tx,
+        let event = commit_with_event(
+            tx,
             Some(channel),
             None,
             EventKind::ApiKeyRevoked,
@@ -1938,7 +1958,6 @@ impl Store for SqliteStore {
             json!({ "api_key_id": id }),
         )
         .await?;
-        tx.commit().await?;
         Ok(event)
     }
 
@@ -2046,8 +2065,8 @@ async fn chat_changed(
 ) -> Result<(ChatSummary, Event)> {
     touch_chat(&mut tx, chat).await?;
     let summary = load_chat(&mut tx, channel, chat).await?;
-    let event = insert_event(
-        &mut tx,
+    let event = commit_with_event(
+        tx,
         Some(channel),
         Some(chat),
         kind,
@@ -2055,6 +2074,5 @@ async fn chat_changed(
         json!({ "chat": summary }),
     )
     .await?;
-    tx.commit().await?;
     Ok((summary, event))
 }
