@@ -6,7 +6,8 @@ cd "$(dirname "$0")/.."
 . scripts/lib.sh
 start=$(date +%s)
 
-apt_install ca-certificates pkg-config build-essential chromium
+apt_install ca-certificates pkg-config build-essential chromium \
+    sip-tester tshark iproute2 python3
 ensure_rust
 ensure_node
 

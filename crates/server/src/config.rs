@@ -3,13 +3,19 @@
 
 use std::path::{Path, PathBuf};
 
+use std::net::{IpAddr, SocketAddr};
+use std::time::Duration;
+
 use anyhow::Context;
 use serde::Deserialize;
+
+use crate::telephony::{TelephonyConfig, parse_port_range};
 
 /// `denwa serve` flags (each also readable from its `DENWA_*` variable).
 #[derive(Debug, Clone, clap::Args)]
 pub(crate) struct ServeArgs {
-    /// A TOML file with any of: http, data_dir, web_dir, demo.
+    /// A TOML file with any of: http, data_dir, web_dir, demo, sip, sip_public_ip,
+    /// rtp_ports, no_sip, ring_timeout, echo_max_duration, media_timeout, sip_invite_rate.
     #[arg(long, env = "DENWA_CONFIG")]
     pub(crate) config: Option<PathBuf>,
     /// HTTP listen address [default: 127.0.0.1:8080].
@@ -28,6 +34,33 @@ pub(crate) struct ServeArgs {
     /// Password for the demo staff accounts; a random one is printed when absent.
     #[arg(long, env = "DENWA_DEMO_PASSWORD", hide_env_values = true)]
     pub(crate) demo_password: Option<String>,
+    /// SIP address, UDP and TCP [default: 0.0.0.0:5060; if that is busy, SIP is off with
+    /// a warning, while an address given here must bind].
+    #[arg(long, env = "DENWA_SIP")]
+    pub(crate) sip: Option<String>,
+    /// Address SIP peers reach us at (Via, Contact, SDP) [default: the SIP address, or
+    /// 127.0.0.1 when that is 0.0.0.0; the media address then follows the caller's route].
+    #[arg(long, env = "DENWA_SIP_PUBLIC_IP")]
+    pub(crate) sip_public_ip: Option<String>,
+    /// RTP port range, inclusive [default: 20000-20999].
+    #[arg(long, env = "DENWA_RTP_PORTS")]
+    pub(crate) rtp_ports: Option<String>,
+    /// Run without SIP and RTP.
+    #[arg(long, env = "DENWA_NO_SIP")]
+    pub(crate) no_sip: bool,
+    /// Seconds a call to a channel number rings before 480 [default: 30].
+    #[arg(long, env = "DENWA_RING_TIMEOUT")]
+    pub(crate) ring_timeout: Option<u64>,
+    /// Longest echo test call in seconds; then the server hangs up [default: 300].
+    #[arg(long, env = "DENWA_ECHO_MAX_DURATION")]
+    pub(crate) echo_max_duration: Option<u64>,
+    /// Seconds without RTP/RTCP after which a call is hung up [default: 60].
+    #[arg(long, env = "DENWA_MEDIA_TIMEOUT")]
+    pub(crate) media_timeout: Option<u64>,
+    /// New INVITEs per second accepted from one source address; excess gets 503 with
+    /// Retry-After [default: 5, bursts of 4 s worth].
+    #[arg(long, env = "DENWA_SIP_INVITE_RATE")]
+    pub(crate) sip_invite_rate: Option<f64>,
 }
 
 /// The optional TOML file.
@@ -38,6 +71,14 @@ pub(crate) struct ConfigFile {
     data_dir: Option<PathBuf>,
     web_dir: Option<PathBuf>,
     demo: Option<bool>,
+    sip: Option<String>,
+    sip_public_ip: Option<String>,
+    rtp_ports: Option<String>,
+    no_sip: Option<bool>,
+    ring_timeout: Option<u64>,
+    echo_max_duration: Option<u64>,
+    media_timeout: Option<u64>,
+    sip_invite_rate: Option<f64>,
 }
 
 impl ConfigFile {
@@ -56,11 +97,51 @@ pub(crate) struct Config {
     pub(crate) web_dir: Option<PathBuf>,
     pub(crate) demo: bool,
     pub(crate) demo_password: Option<String>,
+    /// `None` with `--no-sip`.
+    pub(crate) telephony: Option<TelephonyConfig>,
 }
 
 impl ServeArgs {
-    pub(crate) fn resolve(self, file: ConfigFile) -> Config {
-        Config {
+    pub(crate) fn resolve(self, file: ConfigFile) -> anyhow::Result<Config> {
+        let no_sip = self.no_sip || file.no_sip.unwrap_or(false);
+        let telephony = if no_sip {
+            None
+        } else {
+            let explicit = self.sip.clone().or(file.sip);
+            let sip = explicit.as_deref().unwrap_or("0.0.0.0:5060");
+            let sip: SocketAddr = sip
+                .parse()
+                .with_context(|| format!("SIP address {sip:?}: expected IP:PORT"))?;
+            let public_ip = match self.sip_public_ip.or(file.sip_public_ip) {
+                Some(ip) => Some(
+                    ip.parse::<IpAddr>()
+                        .with_context(|| format!("SIP public IP {ip:?}"))?,
+                ),
+                None => None,
+            };
+            let ports = self
+                .rtp_ports
+                .or(file.rtp_ports)
+                .unwrap_or_else(|| "20000-20999".into());
+            let secs = |v: Option<u64>, default: u64| Duration::from_secs(v.unwrap_or(default));
+            let invite_rate = self.sip_invite_rate.or(file.sip_invite_rate).unwrap_or(5.0);
+            anyhow::ensure!(
+                invite_rate.is_finite() && invite_rate > 0.0,
+                "--sip-invite-rate must be a positive number"
+            );
+            Some(TelephonyConfig {
+                sip,
+                sip_explicit: explicit.is_some(),
+                public_ip,
+                rtp_ports: parse_port_range(&ports)?,
+                ring_timeout: secs(self.ring_timeout.or(file.ring_timeout), 30),
+                echo_max: secs(self.echo_max_duration.or(file.echo_max_duration), 300),
+                media_timeout: secs(self.media_timeout.or(file.media_timeout), 60)
+                    .max(Duration::from_secs(1)),
+                invite_rate,
+            })
+        };
+        Ok(Config {
             http: self
                 .http
                 .or(file.http)
@@ -76,7 +157,8 @@ impl ServeArgs {
             ),
             demo: self.demo || file.demo.unwrap_or(false),
             demo_password: self.demo_password,
-        }
+            telephony,
+        })
     }
 }
 
@@ -92,12 +174,20 @@ mod tests {
             web_dir: None,
             demo: false,
             demo_password: None,
+            sip: None,
+            sip_public_ip: None,
+            rtp_ports: None,
+            no_sip: false,
+            ring_timeout: None,
+            echo_max_duration: None,
+            media_timeout: None,
+            sip_invite_rate: None,
         }
     }
 
     #[test]
     fn defaults() {
-        let c = args().resolve(ConfigFile::default());
+        let c = args().resolve(ConfigFile::default()).unwrap();
         assert_eq!(c.http, "127.0.0.1:8080");
         assert_eq!(c.data_dir, PathBuf::from("./denwa-data"));
         assert!(!c.demo);
@@ -110,10 +200,46 @@ mod tests {
                 .unwrap();
         let mut a = args();
         a.http = Some("127.0.0.1:1".into());
-        let c = a.resolve(file);
+        let c = a.resolve(file).unwrap();
         assert_eq!(c.http, "127.0.0.1:1");
         assert_eq!(c.data_dir, PathBuf::from("/var/lib/denwa"));
         assert!(c.demo);
+    }
+
+    #[test]
+    fn telephony_settings() {
+        let t = args()
+            .resolve(ConfigFile::default())
+            .unwrap()
+            .telephony
+            .unwrap();
+        assert_eq!(t.sip, "0.0.0.0:5060".parse().unwrap());
+        assert!(!t.sip_explicit);
+        assert_eq!(t.rtp_ports, (20000, 20999));
+        assert_eq!(t.ring_timeout, Duration::from_secs(30));
+        let file: ConfigFile = toml::from_str(
+            "sip = \"127.0.0.1:5070\"\nrtp_ports = \"30000-30099\"\necho_max_duration = 5",
+        )
+        .unwrap();
+        let mut a = args();
+        a.sip_public_ip = Some("203.0.113.9".into());
+        let t = a.resolve(file).unwrap().telephony.unwrap();
+        assert_eq!(t.sip, "127.0.0.1:5070".parse().unwrap());
+        assert!(t.sip_explicit);
+        assert_eq!(t.public_ip, Some("203.0.113.9".parse().unwrap()));
+        assert_eq!(t.rtp_ports, (30000, 30099));
+        assert_eq!(t.echo_max, Duration::from_secs(5));
+        let mut a = args();
+        a.no_sip = true;
+        assert!(
+            a.resolve(ConfigFile::default())
+                .unwrap()
+                .telephony
+                .is_none()
+        );
+        let mut a = args();
+        a.sip = Some("nonsense".into());
+        assert!(a.resolve(ConfigFile::default()).is_err());
     }
 
     #[test]

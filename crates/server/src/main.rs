@@ -3,6 +3,7 @@
 
 mod config;
 mod demo;
+mod telephony;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -180,7 +181,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         Some(path) => ConfigFile::load(path)?,
         None => ConfigFile::default(),
     };
-    let config = args.resolve(file);
+    let config = args.resolve(file)?;
     let store = open_store(&config.data_dir).await?;
     let seed = config.demo || store.is_empty().await?;
     let demo = if seed {
@@ -196,6 +197,15 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         ok
     });
     let store = Arc::new(store);
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    tokio::spawn(async move {
+        shutdown_signal().await;
+        let _ = stop_tx.send(true);
+    });
+    let telephony = match config.telephony.clone() {
+        Some(t) => telephony::Telephony::start(t, store.clone(), stop_rx.clone()).await?,
+        None => None,
+    };
     let state = AppState::new(store.clone());
     let app = denwa_api::app(state, web_dir);
     let listener = TcpListener::bind(&config.http)
@@ -209,11 +219,17 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         banner.push_str(&demo.banner());
     }
     let _ = std::io::Write::write_all(&mut std::io::stdout(), banner.as_bytes());
+    let mut http_stop = stop_rx;
     axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown_signal())
+        .with_graceful_shutdown(async move {
+            let _ = http_stop.wait_for(|stop| *stop).await;
+        })
         .await
         .context("serving HTTP")?;
     tracing::info!("shutting down");
+    if let Some(t) = telephony {
+        t.join().await;
+    }
     store.close().await;
     Ok(())
 }

@@ -1,0 +1,293 @@
+//! Shared by the `sip_*` integration tests: start the real `denwa` binary on free ports
+//! with a temporary data directory and the demo channel, and run the real peers from
+//! `tests/peers` (SIPp, baresip) against it. Every child is killed by PID on drop.
+#![allow(dead_code)] // each test binary uses a different part
+
+use std::fs::File;
+use std::io::Read;
+use std::net::{SocketAddr, TcpListener, UdpSocket};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::atomic::{AtomicU16, Ordering};
+use std::time::{Duration, Instant};
+
+/// The project's peer fixtures (scripts, scenarios, media).
+pub(crate) fn peers() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/peers")
+}
+
+/// Fails the test with a clear message when a peer program is missing: these tests
+/// never pass without their peer.
+pub(crate) fn require(program: &str, package: &str) {
+    let found = std::env::var_os("PATH")
+        .map(|p| std::env::split_paths(&p).any(|d| d.join(program).is_file()))
+        .unwrap_or(false);
+    assert!(
+        found,
+        "`{program}` is not installed: this test needs the real peer. Install the Debian \
+         package `{package}` (scripts/test.sh does: apt-get install {package})"
+    );
+}
+
+static NEXT: AtomicU16 = AtomicU16::new(0);
+
+/// A block of `n` consecutive ports free on UDP and TCP at 127.0.0.1 (and .2), starting
+/// at an even port. Blocks are spread by process id so parallel test binaries differ.
+pub(crate) fn free_block(n: u16) -> u16 {
+    let spread = (std::process::id() % 200) as u16 * 64;
+    for _ in 0..2000 {
+        let k = NEXT.fetch_add(1, Ordering::Relaxed);
+        let base = 30_000 + (spread + k * 16) % 25_000;
+        let base = base - base % 2;
+        let ok = (0..n).all(|i| {
+            let p = base + i;
+            UdpSocket::bind(("127.0.0.1", p)).is_ok()
+                && TcpListener::bind(("127.0.0.1", p)).is_ok()
+                && UdpSocket::bind(("127.0.0.2", p)).is_ok()
+        });
+        if ok {
+            return base;
+        }
+    }
+    panic!("no free port block");
+}
+
+/// A running `denwa serve`.
+pub(crate) struct Server {
+    child: Child,
+    pub(crate) sip_port: u16,
+    pub(crate) http_port: u16,
+    pub(crate) log_path: PathBuf,
+    pub(crate) dir: tempfile::TempDir,
+}
+
+impl Server {
+    /// Starts `denwa serve --demo` with SIP on 127.0.0.1 and `extra` flags; waits until
+    /// the SIP edge listens.
+    pub(crate) fn start(extra: &[&str]) -> Server {
+        let dir = tempfile::tempdir().unwrap();
+        let base = free_block(24);
+        let (http_port, sip_port) = (base, base + 2);
+        let rtp = format!("{}-{}", base + 4, base + 23);
+        let log_path = dir.path().join("denwa.log");
+        let log = File::create(&log_path).unwrap();
+        let child = Command::new(env!("CARGO_BIN_EXE_denwa"))
+            .arg("serve")
+            .arg("--demo")
+            .arg("--demo-password")
+            .arg("demo-password-1")
+            .arg("--data-dir")
+            .arg(dir.path().join("data"))
+            .arg("--web-dir")
+            .arg(dir.path().join("no-web"))
+            .arg("--http")
+            .arg(format!("127.0.0.1:{http_port}"))
+            .arg("--sip")
+            .arg(format!("127.0.0.1:{sip_port}"))
+            .arg("--rtp-ports")
+            .arg(&rtp)
+            .args(extra)
+            .env("RUST_LOG", "info,sqlx=warn")
+            .env("NO_COLOR", "1")
+            .env_remove("DENWA_CONFIG")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .unwrap();
+        let mut server = Server {
+            child,
+            sip_port,
+            http_port,
+            log_path,
+            dir,
+        };
+        server.wait_log("SIP edge listening", Duration::from_secs(120));
+        server
+    }
+
+    /// The server's log so far.
+    pub(crate) fn log(&self) -> String {
+        let mut s = String::new();
+        if let Ok(mut f) = File::open(&self.log_path) {
+            let _ = f.read_to_string(&mut s);
+        }
+        plain(&s)
+    }
+
+    /// Waits for `needle` in the log; panics with the log after `timeout`.
+    pub(crate) fn wait_log(&mut self, needle: &str, timeout: Duration) {
+        let end = Instant::now() + timeout;
+        loop {
+            if self.log().contains(needle) {
+                return;
+            }
+            if let Ok(Some(status)) = self.child.try_wait() {
+                panic!(
+                    "denwa exited ({status}) before logging {needle:?}:\n{}",
+                    self.log()
+                );
+            }
+            assert!(
+                Instant::now() < end,
+                "no {needle:?} in the server log after {timeout:?}:\n{}",
+                self.log()
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// Whether the server process is still running.
+    pub(crate) fn alive(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
+    }
+
+    pub(crate) fn sip_addr(&self) -> SocketAddr {
+        SocketAddr::from(([127, 0, 0, 1], self.sip_port))
+    }
+
+    /// `denwa admin …` on this server's data directory.
+    pub(crate) fn admin(&self, args: &[&str]) -> String {
+        let out = Command::new(env!("CARGO_BIN_EXE_denwa"))
+            .arg("admin")
+            .arg("--data-dir")
+            .arg(self.dir.path().join("data"))
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "denwa admin {args:?} failed: {out:?}");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A finished peer script run.
+pub(crate) struct PeerRun {
+    pub(crate) status: ExitStatus,
+    pub(crate) run_dir: PathBuf,
+    pub(crate) output: String,
+}
+
+impl PeerRun {
+    pub(crate) fn file(&self, name: &str) -> String {
+        std::fs::read_to_string(self.run_dir.join(name)).unwrap_or_default()
+    }
+}
+
+/// Runs `tests/peers/<script>` with `env`, its output in a fresh `RUN_DIR` under `dir`;
+/// kills it (TERM: its trap stops its own children) after `timeout`.
+pub(crate) fn run_peer(
+    script: &str,
+    dir: &Path,
+    env: &[(&str, String)],
+    timeout: Duration,
+) -> PeerRun {
+    let run_dir = dir.join(format!(
+        "{}-{}",
+        script.replace('/', "-"),
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    ));
+    std::fs::create_dir_all(&run_dir).unwrap();
+    let out_path = run_dir.join("script.log");
+    let out = File::create(&out_path).unwrap();
+    let mut cmd = Command::new("bash");
+    cmd.arg(peers().join(script))
+        .env("RUN_DIR", &run_dir)
+        .stdin(Stdio::null())
+        .stdout(out.try_clone().unwrap())
+        .stderr(out);
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let mut child = cmd.spawn().unwrap();
+    let end = Instant::now() + timeout;
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        if Instant::now() > end {
+            let _ = Command::new("kill")
+                .arg("-TERM")
+                .arg(child.id().to_string())
+                .status();
+            std::thread::sleep(Duration::from_secs(5));
+            let _ = child.kill();
+            break child.wait().unwrap();
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let output = std::fs::read_to_string(&out_path).unwrap_or_default();
+    PeerRun {
+        status,
+        run_dir,
+        output,
+    }
+}
+
+/// Runs `sipp/sipp_caller.sh` against the server with `env` (SCENARIO, SERVICE, …).
+pub(crate) fn sipp_caller(server: &Server, env: &[(&str, &str)]) -> PeerRun {
+    require("sipp", "sip-tester");
+    let base = free_block(4);
+    let mut all: Vec<(&str, String)> = vec![
+        ("SUT_PORT", server.sip_port.to_string()),
+        ("CALLER_SIP_PORT", base.to_string()),
+        ("CALLER_RTP_PORT", (base + 2).to_string()),
+    ];
+    all.extend(env.iter().map(|(k, v)| (*k, (*v).to_owned())));
+    run_peer(
+        "sipp/sipp_caller.sh",
+        server.dir.path(),
+        &all,
+        Duration::from_secs(150),
+    )
+}
+
+/// `python3 tools/wavcmp.py REF TEST`: (passed, its JSON output).
+pub(crate) fn wavcmp(reference: &Path, test: &Path) -> (bool, String) {
+    require("python3", "python3");
+    let out = Command::new("python3")
+        .arg(peers().join("tools/wavcmp.py"))
+        .arg(reference)
+        .arg(test)
+        .output()
+        .unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr),
+    )
+}
+
+/// `text` without ANSI colour escapes.
+pub(crate) fn plain(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut chars = text.chars();
+    while let Some(c) = chars.next() {
+        if c == '\u{1b}' {
+            // ESC [ ... letter
+            for d in chars.by_ref() {
+                if d.is_ascii_alphabetic() {
+                    break;
+                }
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// The digits the server logged as RFC 4733 / INFO DTMF, in order.
+pub(crate) fn logged_digits(log: &str) -> String {
+    plain(log)
+        .lines()
+        .filter(|l| l.contains(" dtmf"))
+        .filter_map(|l| l.split("digit=").nth(1))
+        .filter_map(|rest| rest.chars().next())
+        .collect()
+}
