@@ -72,6 +72,20 @@ fn profile(fields: &[(&str, &str)]) -> Option<BTreeMap<String, String>> {
     )
 }
 
+/// The channel's numbers as its people write them, with E.164: `050-1234-5678 (+815012345678)`.
+fn numbers_for_people(channel: &denwa_core::model::Channel) -> String {
+    let region = channel.region.parse().unwrap_or(denwa_core::Region::JP);
+    channel
+        .phone_numbers
+        .iter()
+        .map(|n| match denwa_core::E164::from_stored(n) {
+            Some(e) => format!("{} ({n})", e.display(region)),
+            None => n.clone(),
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 /// Creates the demo unless it exists.
 pub(crate) async fn ensure(store: &dyn Store, password: Option<String>) -> anyhow::Result<Demo> {
     if let Some(existing) = store
@@ -82,7 +96,7 @@ pub(crate) async fn ensure(store: &dyn Store, password: Option<String>) -> anyho
     {
         return Ok(Demo {
             channel_id: existing.id,
-            number: existing.phone_numbers.join(", "),
+            number: numbers_for_people(&existing),
             password: None,
         });
     }
@@ -274,7 +288,7 @@ pub(crate) async fn ensure(store: &dyn Store, password: Option<String>) -> anyho
 
     Ok(Demo {
         channel_id: cid,
-        number: channel.phone_numbers.join(", "),
+        number: numbers_for_people(&channel),
         password: Some(password),
     })
 }

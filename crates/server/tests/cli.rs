@@ -280,7 +280,7 @@ fn serve_on_an_empty_data_dir_prints_the_demo_and_keeps_data_across_restarts() {
         "{printed}"
     );
     assert!(
-        printed.contains("Denwa Demo") && printed.contains("+815012345678"),
+        printed.contains("Denwa Demo") && printed.contains("050-1234-5678 (+815012345678)"),
         "{printed}"
     );
     assert!(printed.contains("demo-password-1"), "{printed}");
