@@ -59,6 +59,7 @@ pub(crate) struct Server {
     pub(crate) http_port: u16,
     pub(crate) log_path: PathBuf,
     pub(crate) dir: tempfile::TempDir,
+    extra: Vec<String>,
 }
 
 impl Server {
@@ -67,19 +68,43 @@ impl Server {
     pub(crate) fn start(extra: &[&str]) -> Server {
         let dir = tempfile::tempdir().unwrap();
         let base = free_block(24);
+        let log_path = dir.path().join("denwa.log");
+        let child = Self::spawn(dir.path(), base, &log_path, extra);
+        let mut server = Server {
+            child,
+            sip_port: base + 2,
+            http_port: base,
+            log_path,
+            dir,
+            extra: extra.iter().map(|s| (*s).to_owned()).collect(),
+        };
+        server.wait_log("SIP edge listening", Duration::from_secs(120));
+        server
+    }
+
+    /// Stops the server (SIGKILL) and starts it again on the same ports and data.
+    pub(crate) fn restart(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::rename(&self.log_path, self.dir.path().join("denwa.log.1"));
+        let extra: Vec<&str> = self.extra.iter().map(String::as_str).collect();
+        self.child = Self::spawn(self.dir.path(), self.http_port, &self.log_path, &extra);
+        self.wait_log("SIP edge listening", Duration::from_secs(120));
+    }
+
+    fn spawn(dir: &Path, base: u16, log_path: &Path, extra: &[&str]) -> Child {
         let (http_port, sip_port) = (base, base + 2);
         let rtp = format!("{}-{}", base + 4, base + 23);
-        let log_path = dir.path().join("denwa.log");
-        let log = File::create(&log_path).unwrap();
-        let child = Command::new(env!("CARGO_BIN_EXE_denwa"))
+        let log = File::create(log_path).unwrap();
+        Command::new(env!("CARGO_BIN_EXE_denwa"))
             .arg("serve")
             .arg("--demo")
             .arg("--demo-password")
             .arg("demo-password-1")
             .arg("--data-dir")
-            .arg(dir.path().join("data"))
+            .arg(dir.join("data"))
             .arg("--web-dir")
-            .arg(dir.path().join("no-web"))
+            .arg(dir.join("no-web"))
             .arg("--http")
             .arg(format!("127.0.0.1:{http_port}"))
             .arg("--sip")
@@ -94,16 +119,7 @@ impl Server {
             .stdout(Stdio::null())
             .stderr(log)
             .spawn()
-            .unwrap();
-        let mut server = Server {
-            child,
-            sip_port,
-            http_port,
-            log_path,
-            dir,
-        };
-        server.wait_log("SIP edge listening", Duration::from_secs(120));
-        server
+            .unwrap()
     }
 
     /// The server's log so far.
