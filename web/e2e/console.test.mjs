@@ -207,6 +207,37 @@ describe('staff console', () => {
     assert.deepEqual(p.errors, []);
   });
 
+  test('a softphone account is created in my settings and its password can be renewed', async () => {
+    const p = await open();
+    await login(p, server.base, ACCOUNTS.manager, { lang: 'en' });
+    await p.evaluate(() => (location.hash = '#/settings'));
+    const card = p.getByTestId('sip-account');
+    await card.getByText('No softphone account yet.').waitFor();
+    await p.getByTestId('sip-renew').click();
+    await p.getByTestId('sip-username').waitFor();
+    assert.equal(await p.getByTestId('sip-username').textContent(), 'suzuki');
+    const first = await p.getByTestId('sip-password').textContent();
+    assert.ok(first && first.length >= 16, `a generated password is shown: ${first}`);
+    const stored = await apiFromPage(p, 'GET', '/api/v1/me/sip-account');
+    assert.equal(stored.json.password, first, 'the page shows what the server stored');
+    await p.getByTestId('sip-renew').click();
+    await p.waitForFunction(
+      (old) => {
+        const el = document.querySelector('[data-testid=sip-password]');
+        return el && el.textContent !== old && !el.textContent.includes('•');
+      },
+      first,
+    );
+    const renewed = await apiFromPage(p, 'GET', '/api/v1/me/sip-account');
+    assert.notEqual(renewed.json.password, first);
+    assert.equal(await p.getByTestId('sip-password').textContent(), renewed.json.password);
+    await shot(p, 'settings-softphone');
+    await p.reload();
+    await p.getByTestId('sip-username').waitFor();
+    assert.match(await p.getByTestId('sip-password').textContent(), /^•+$/, 'hidden until asked');
+    assert.deepEqual(p.errors, []);
+  });
+
   test('contacts: add a lead, find it by differently spelled numbers, edit it', async () => {
     const p = await open();
     await login(p, server.base, ACCOUNTS.owner, { lang: 'en' });

@@ -1,6 +1,6 @@
 import type {
   Channel, ChatDetail, ChatPage, ChatState, ChatSummary, Customer, CustomerInput, LoginResponse,
-  Me, Medium, Member, Message, Settings, Tag, Team,
+  Me, Medium, Member, Message, Settings, SipAccount, Tag, Team,
 } from './types';
 import { chatQuery, customerQuery, type ChatFilter } from './query';
 
@@ -106,6 +106,19 @@ export class ApiClient {
   }
   patchSettings(patch: Partial<Settings>) {
     return this.request<Settings>('PATCH', '/api/v1/me/settings', patch);
+  }
+  /** My SIP softphone account, or null before it was created (404). */
+  async getSipAccount(): Promise<SipAccount | null> {
+    try {
+      return await this.request<SipAccount>('GET', '/api/v1/me/sip-account');
+    } catch (e) {
+      if (e instanceof ApiError && e.status === 404) return null;
+      throw e;
+    }
+  }
+  /** Creates my SIP account, or gives it a new generated device password. */
+  putSipAccount(body: { username?: string; password?: string } = {}) {
+    return this.request<SipAccount>('PUT', '/api/v1/me/sip-account', body);
   }
 
   // --- channel directory

@@ -18,6 +18,13 @@ export interface Settings {
 }
 export type SettingKey = keyof Settings;
 
+/** My SIP softphone account (`/api/v1/me/sip-account`). */
+export interface SipAccount {
+  staff_id: number;
+  username: string;
+  password: string;
+}
+
 export interface MeChannel {
   id: number;
   name: string;

@@ -1,5 +1,5 @@
-import { useState } from 'react';
-import type { SettingKey } from '../api/types';
+import { useEffect, useState } from 'react';
+import type { SettingKey, SipAccount } from '../api/types';
 import { useConsole } from '../console';
 import { useI18n } from '../i18n/context';
 import { ErrorNote } from '../components/ErrorNote';
@@ -62,10 +62,82 @@ export function SettingsPage() {
         </ul>
         <ErrorNote error={error} />
       </div>
+      <SoftphoneCard />
       <h2>{t('settings.account')}</h2>
       <p className="muted">
         {c.me.staff.name} · {c.me.staff.email}
       </p>
     </section>
+  );
+}
+
+/** The staff member's SIP softphone account: what to type into a SIP phone to register. */
+function SoftphoneCard() {
+  const { t } = useI18n();
+  const c = useConsole();
+  const [account, setAccount] = useState<SipAccount | null | undefined>(undefined);
+  const [shown, setShown] = useState(false);
+  const [busy, setBusy] = useState(false);
+  const [error, setError] = useState<unknown>(null);
+
+  useEffect(() => {
+    let live = true;
+    c.api.getSipAccount().then(
+      (a) => live && setAccount(a),
+      (e: unknown) => live && setError(e),
+    );
+    return () => {
+      live = false;
+    };
+  }, [c.api]);
+
+  const renew = () => {
+    setBusy(true);
+    setError(null);
+    c.api
+      .putSipAccount()
+      .then(
+        (a) => {
+          setAccount(a);
+          setShown(true);
+        },
+        (e: unknown) => setError(e),
+      )
+      .finally(() => setBusy(false));
+  };
+
+  return (
+    <>
+      <h2>{t('settings.sip.title')}</h2>
+      <div className="card" data-testid="sip-account">
+        <p className="muted small">{t('settings.sip.help')}</p>
+        {account === null && <p>{t('settings.sip.none')}</p>}
+        {account && (
+          <dl className="kv">
+            <dt>{t('settings.sip.username')}</dt>
+            <dd>
+              <code data-testid="sip-username">{account.username}</code>
+            </dd>
+            <dt>{t('settings.sip.password')}</dt>
+            <dd>
+              <code data-testid="sip-password">{shown ? account.password : '••••••••••••'}</code>{' '}
+              <button type="button" className="link" onClick={() => setShown(!shown)}>
+                {shown ? t('settings.sip.hide') : t('settings.sip.show')}
+              </button>
+            </dd>
+            <dt>{t('settings.sip.server')}</dt>
+            <dd>
+              <code data-testid="sip-server">{`sip:${account.username}@${location.hostname}`}</code>
+            </dd>
+          </dl>
+        )}
+        {account !== undefined && (
+          <button type="button" data-testid="sip-renew" disabled={busy} onClick={renew}>
+            {account ? t('settings.sip.renew') : t('settings.sip.create')}
+          </button>
+        )}
+        <ErrorNote error={error} />
+      </div>
+    </>
   );
 }
