@@ -6,11 +6,16 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::Arc;
 use std::time::Instant;
 
+use anyhow::Context;
+use denwa_core::trunk::TrunkTransport;
 use denwa_media::{LegConfig, LegMode, Role};
 use denwa_sip::rate_limit::RateLimitConfig;
 use denwa_sip::registrar::RegistrarConfig;
 use denwa_sip::sdp::{AudioConfig, Codec as SipCodec, Direction, NegotiatedAudio};
-use denwa_sip::{CallHandle, Config, Endpoint, Error as SipError, Event, Input, Output};
+use denwa_sip::{
+    CallHandle, Config, Endpoint, Error as SipError, Event, Input, Output, RegisterParams,
+    RegistrationHandle, Transport,
+};
 use denwa_store::Store;
 use tokio::sync::{mpsc, watch};
 
@@ -36,6 +41,83 @@ pub(crate) async fn load_sip_accounts(
         }
     }
     Ok(users)
+}
+
+/// A carrier registration to keep alive (a trunk with `register`).
+#[derive(Debug, Clone)]
+pub(crate) struct TrunkRegistration {
+    trunk: String,
+    params: RegisterParams,
+}
+
+/// Default registration interval asked of carriers (RFC 3261 §10.2.1.1 suggests 3600 s).
+const TRUNK_EXPIRES: u32 = 3600;
+
+/// The registrations of every trunk with `register` and an outbound proxy. The proxy
+/// host is resolved here, once at start.
+pub(crate) async fn trunk_registrations(
+    store: &dyn Store,
+) -> anyhow::Result<Vec<TrunkRegistration>> {
+    let mut out = Vec::new();
+    for (trunk, secrets) in store.trunk_routes().await? {
+        let Some(proxy) = trunk.outbound_proxy.as_deref().filter(|_| trunk.register) else {
+            continue;
+        };
+        let (host, target) = match resolve_proxy(proxy).await {
+            Ok(r) => r,
+            Err(e) => {
+                tracing::warn!(trunk = %trunk.name, %proxy, error = %e, "cannot resolve the trunk's proxy; not registering");
+                continue;
+            }
+        };
+        let user = trunk
+            .outbound_username
+            .clone()
+            .unwrap_or_else(|| "denwa".to_owned());
+        let credentials = secrets
+            .outbound_password
+            .map(|password| (user.clone(), password));
+        out.push(TrunkRegistration {
+            trunk: trunk.name.clone(),
+            params: RegisterParams {
+                aor: format!("sip:{user}@{host}"),
+                registrar: target,
+                registrar_uri: format!("sip:{host}"),
+                transport: match trunk.transport {
+                    TrunkTransport::Udp => Transport::Udp,
+                    TrunkTransport::Tcp => Transport::Tcp,
+                },
+                expires: TRUNK_EXPIRES,
+                credentials,
+            },
+        });
+    }
+    Ok(out)
+}
+
+/// `host[:port]` (checked by `denwa_core::trunk::check_proxy`) → (host, address).
+async fn resolve_proxy(proxy: &str) -> anyhow::Result<(String, SocketAddr)> {
+    let proxy = proxy.trim();
+    let (host, port) = if let Some(rest) = proxy.strip_prefix('[') {
+        let (h, after) = rest.split_once(']').context("unclosed [")?;
+        (h.to_owned(), after.strip_prefix(':'))
+    } else {
+        match proxy.rsplit_once(':') {
+            Some((h, p)) if !h.contains(':') => (h.to_owned(), Some(p)),
+            _ => (proxy.to_owned(), None),
+        }
+    };
+    let port: u16 = port.map_or(Ok(5060), str::parse)?;
+    let addr = tokio::net::lookup_host((host.as_str(), port))
+        .await?
+        .next()
+        .context("no address")?;
+    let shown = if host.contains(':') {
+        format!("[{host}]:{port}")
+    } else {
+        format!("{host}:{port}")
+    };
+    Ok((shown, addr))
 }
 
 /// The application's side of one inbound call.
@@ -77,6 +159,7 @@ pub(crate) struct Edge {
     notices: mpsc::UnboundedReceiver<MediaNotice>,
     routes_tx: mpsc::UnboundedSender<(CallHandle, Route)>,
     routes_rx: mpsc::UnboundedReceiver<(CallHandle, Route)>,
+    registrations: HashMap<RegistrationHandle, String>,
 }
 
 /// The local address the kernel would use to reach `peer` (a UDP `connect` sends nothing).
@@ -97,6 +180,7 @@ impl Edge {
         io: SipIo,
         store: Arc<dyn Store>,
         users: HashMap<String, String>,
+        trunks: Vec<TrunkRegistration>,
     ) -> anyhow::Result<Edge> {
         let bound = io.local_addr();
         let advertised = match (cfg.public_ip, bound.ip()) {
@@ -121,7 +205,14 @@ impl Edge {
         let mut registrar = RegistrarConfig::new(REALM);
         registrar.users = users;
         sip.registrar = Some(registrar);
-        let ep = Endpoint::new(sip, Instant::now());
+        let now = Instant::now();
+        let mut ep = Endpoint::new(sip, now);
+        let mut registrations = HashMap::new();
+        for t in trunks {
+            tracing::info!(trunk = %t.trunk, aor = %t.params.aor, registrar = %t.params.registrar, "registering with the carrier");
+            let h = ep.register(now, t.params);
+            registrations.insert(h, t.trunk);
+        }
         let ports = PortPool::new(bound.ip(), cfg.rtp_ports);
         let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
         let (notice_tx, notices) = mpsc::unbounded_channel();
@@ -146,6 +237,7 @@ impl Edge {
             notices,
             routes_tx,
             routes_rx,
+            registrations,
         })
     }
 
@@ -280,6 +372,26 @@ impl Edge {
                 retry_after_s,
             } => {
                 tracing::warn!(%source, retry_after_s, "INVITE rate limit: 503");
+            }
+            Event::Registered {
+                registration,
+                expires,
+            } => {
+                let trunk = self
+                    .registrations
+                    .get(&registration)
+                    .map_or("?", String::as_str);
+                tracing::info!(%trunk, expires, "trunk registered");
+            }
+            Event::RegistrationFailed {
+                registration,
+                status,
+            } => {
+                let trunk = self
+                    .registrations
+                    .get(&registration)
+                    .map_or("?", String::as_str);
+                tracing::warn!(%trunk, status, "trunk registration failed; retrying in a minute");
             }
             other => tracing::debug!(event = ?other, "SIP event"),
         }
@@ -456,8 +568,11 @@ impl Edge {
         self.media.stop_call(call);
     }
 
-    /// Shutdown: BYE to answered calls, 503 to the others.
+    /// Shutdown: BYE to answered calls, 503 to the others, trunk registrations removed.
     fn end_all(&mut self, now: Instant) {
+        for h in self.registrations.keys().copied().collect::<Vec<_>>() {
+            let _ = self.ep.unregister(now, h);
+        }
         let calls: Vec<CallHandle> = self.calls.keys().copied().collect();
         for call in calls {
             match self.calls.get(&call).map(|c| &c.state) {

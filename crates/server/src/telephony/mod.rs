@@ -88,7 +88,8 @@ impl Telephony {
             Err(e) => return Err(e).with_context(|| format!("binding SIP on {}", cfg.sip)),
         };
         let users = edge::load_sip_accounts(store.as_ref()).await?;
-        let edge = edge::Edge::new(cfg, io, store, users)?;
+        let trunks = edge::trunk_registrations(store.as_ref()).await?;
+        let edge = edge::Edge::new(cfg, io, store, users, trunks)?;
         let task = tokio::spawn(edge.run(stop));
         Ok(Some(Telephony { task }))
     }
