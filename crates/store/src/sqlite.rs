@@ -123,6 +123,16 @@ async fn insert_event(
     })
 }
 
+/// Starts a write transaction holding the write lock from its first statement.
+///
+/// A deferred transaction that reads and then writes cannot wait for another writer in
+/// WAL mode: SQLite answers `SQLITE_BUSY` at once instead of calling the busy handler
+/// (the snapshot would be stale). `BEGIN IMMEDIATE` takes the lock up front, so
+/// concurrent writers queue on `busy_timeout` instead of failing.
+async fn begin_write(pool: &SqlitePool) -> Result<sqlx::Transaction<'static, sqlx::Sqlite>> {
+    Ok(pool.begin_with("BEGIN IMMEDIATE").await?)
+}
+
 /// Stores an event in the transaction and commits both: every change and its event land
 /// together or not at all.
 async fn commit_with_event(
@@ -162,7 +172,7 @@ async fn delete_in_channel(
             "trunk",
         ),
     };
-    let mut tx = pool.begin().await?;
+    let mut tx = begin_write(pool).await?;
     let n = sqlx::query(sql)
         .bind(id)
         .bind(channel)
@@ -686,7 +696,7 @@ impl Store for SqliteStore {
         denwa_core::hours::check_time_zone(&new.time_zone)?;
         let name = check_name("channel name", &new.name, false)?;
         let hours = BusinessHours::always_open(&new.time_zone);
-        let mut tx = self.pool.begin().await?;
+        let mut tx = begin_write(&self.pool).await?;
         let id: i64 = sqlx::query_scalar(
             "INSERT INTO channels (name, region, time_zone, business_hours, created_at)
              VALUES (?, ?, ?, ?, ?) RETURNING id",
@@ -742,7 +752,7 @@ impl Store for SqliteStore {
         patch: ChannelPatch,
         actor: Option<StaffId>,
     ) -> Result<(Channel, Event)> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = begin_write(&self.pool).await?;
         load_channel(&mut tx, id).await?;
         if let Some(name) = &patch.name {
             let name = check_name("channel name", name, false)?;
@@ -804,7 +814,7 @@ impl Store for SqliteStore {
         actor: Option<StaffId>,
     ) -> Result<Event> {
         hours.validate()?;
-        let mut tx = self.pool.begin().await?;
+        let mut tx = begin_write(&self.pool).await?;
         let changed = sqlx::query("UPDATE channels SET business_hours = ? WHERE id = ?")
             .bind(serde_json::to_string(&hours).unwrap_or_default())
             .bind(id)
@@ -863,7 +873,7 @@ impl Store for SqliteStore {
             .as_deref()
             .ok_or_else(|| StoreError::Invalid("a trunk needs a name".into()))?;
         let name = check_name("trunk name", name, false)?;
-        let mut tx = self.pool.begin().await?;
+        let mut tx = begin_write(&self.pool).await?;
         load_channel(&mut tx, channel).await?;
         let res = sqlx::query_scalar(
             "INSERT INTO trunks (channel_id, name, created_at) VALUES (?, ?, ?) RETURNING id",
@@ -900,7 +910,7 @@ impl Store for SqliteStore {
         input: TrunkInput,
         actor: Option<StaffId>,
     ) -> Result<(Trunk, Event)> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = begin_write(&self.pool).await?;
         load_trunk(&mut tx, channel, id).await?;
         apply_trunk_input(&mut tx, channel, id, &input).await?;
         let trunk = load_trunk(&mut tx, channel, id).await?;
@@ -941,7 +951,7 @@ impl Store for SqliteStore {
         username: Option<&str>,
         password: Option<&str>,
     ) -> Result<(SipAccount, Event)> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = begin_write(&self.pool).await?;
         let email: String = sqlx::query_scalar("SELECT email FROM staff WHERE id = ?")
             .bind(staff)
             .fetch_optional(&mut *tx)
@@ -1271,7 +1281,7 @@ impl Store for SqliteStore {
             do_not_disturb: patch.do_not_disturb.unwrap_or(current.do_not_disturb),
             auto_mute_on_join: patch.auto_mute_on_join.unwrap_or(current.auto_mute_on_join),
         };
-        let mut tx = self.pool.begin().await?;
+        let mut tx = begin_write(&self.pool).await?;
         sqlx::query(
             "UPDATE staff SET unassigned_call_notification = ?, do_not_disturb = ?, auto_mute_on_join = ?
              WHERE id = ?",
@@ -1316,7 +1326,7 @@ impl Store for SqliteStore {
         actor: Option<StaffId>,
     ) -> Result<(Team, Event)> {
         let name = check_name("team name", name, false)?;
-        let mut tx = self.pool.begin().await?;
+        let mut tx = begin_write(&self.pool).await?;
         load_channel(&mut tx, channel).await?;
         let res =
             sqlx::query_scalar("INSERT INTO teams (channel_id, name) VALUES (?, ?) RETURNING id")
@@ -1352,7 +1362,7 @@ impl Store for SqliteStore {
         members: Option<&[StaffId]>,
         actor: Option<StaffId>,
     ) -> Result<(Team, Event)> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = begin_write(&self.pool).await?;
         load_team(&mut tx, channel, team).await?;
         if let Some(name) = name {
             let name = check_name("team name", name, false)?;
@@ -1430,7 +1440,7 @@ impl Store for SqliteStore {
         input: CustomerInput,
         actor: Option<StaffId>,
     ) -> Result<(Customer, Event)> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = begin_write(&self.pool).await?;
         load_channel(&mut tx, channel).await?;
         let now = now_ms();
         let id: i64 = sqlx::query_scalar(
@@ -1468,7 +1478,7 @@ impl Store for SqliteStore {
         input: CustomerInput,
         actor: Option<StaffId>,
     ) -> Result<(Customer, Event)> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = begin_write(&self.pool).await?;
         load_customer(&mut tx, channel, id).await?;
         apply_customer_input(&mut tx, channel, id, &input).await?;
         let customer = load_customer(&mut tx, channel, id).await?;
@@ -1490,7 +1500,7 @@ impl Store for SqliteStore {
         id: CustomerId,
         actor: Option<StaffId>,
     ) -> Result<Event> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = begin_write(&self.pool).await?;
         load_customer(&mut tx, channel, id).await?;
         sqlx::query("DELETE FROM chats WHERE customer_id = ? AND channel_id = ?")
             .bind(id)
@@ -1585,7 +1595,7 @@ impl Store for SqliteStore {
         actor: Option<StaffId>,
     ) -> Result<(ChatSummary, Vec<Event>)> {
         let source = check_name("source", &new.source, false)?;
-        let mut tx = self.pool.begin().await?;
+        let mut tx = begin_write(&self.pool).await?;
         load_customer(&mut tx, channel, new.customer_id).await?;
         let now = now_ms();
         let id: i64 = sqlx::query_scalar(
@@ -1746,7 +1756,7 @@ impl Store for SqliteStore {
         author: Option<StaffId>,
         body: &str,
     ) -> Result<(Message, Event)> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = begin_write(&self.pool).await?;
         load_chat(&mut tx, channel, chat).await?;
         let out = insert_message(&mut tx, channel, chat, kind, author, body).await?;
         tx.commit().await?;
@@ -1760,7 +1770,7 @@ impl Store for SqliteStore {
         assignee: Option<StaffId>,
         actor: Option<StaffId>,
     ) -> Result<(ChatSummary, Event)> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = begin_write(&self.pool).await?;
         load_chat(&mut tx, channel, chat).await?;
         if let Some(staff) = assignee
             && !is_member(&mut tx, channel, staff).await?
@@ -1784,7 +1794,7 @@ impl Store for SqliteStore {
         team: Option<TeamId>,
         actor: Option<StaffId>,
     ) -> Result<(ChatSummary, Event)> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = begin_write(&self.pool).await?;
         load_chat(&mut tx, channel, chat).await?;
         if let Some(team) = team {
             load_team(&mut tx, channel, team).await?;
@@ -1811,7 +1821,7 @@ impl Store for SqliteStore {
             .iter()
             .map(|t| check_name("tag", t, false))
             .collect::<Result<Vec<_>>>()?;
-        let mut tx = self.pool.begin().await?;
+        let mut tx = begin_write(&self.pool).await?;
         load_chat(&mut tx, channel, chat).await?;
         sqlx::query("DELETE FROM chat_tags WHERE chat_id = ?")
             .bind(chat)
@@ -1857,7 +1867,7 @@ impl Store for SqliteStore {
             }
             (_, None) => None,
         };
-        let mut tx = self.pool.begin().await?;
+        let mut tx = begin_write(&self.pool).await?;
         load_chat(&mut tx, channel, chat).await?;
         let closed_at = (state == ChatState::Closed).then(now_ms);
         sqlx::query("UPDATE chats SET state = ?, snoozed_until = ?, closed_at = ? WHERE id = ?")
@@ -1879,7 +1889,7 @@ impl Store for SqliteStore {
         let name = check_name("key name", name, false)?;
         let access_key = format!("dk_{}", random_token(12));
         let secret = random_token(32);
-        let mut tx = self.pool.begin().await?;
+        let mut tx = begin_write(&self.pool).await?;
         load_channel(&mut tx, channel).await?;
         let now = now_ms();
         let id: i64 = sqlx::query_scalar(
@@ -1936,7 +1946,7 @@ impl Store for SqliteStore {
         id: ApiKeyId,
         actor: Option<StaffId>,
     ) -> Result<Event> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = begin_write(&self.pool).await?;
         let n = sqlx::query(
             "UPDATE api_keys SET revoked_at = ? WHERE id = ? AND channel_id = ? AND revoked_at IS NULL",
         )
