@@ -15,7 +15,8 @@ use crate::telephony::{TelephonyConfig, parse_port_range};
 #[derive(Debug, Clone, clap::Args)]
 pub(crate) struct ServeArgs {
     /// A TOML file with any of: http, data_dir, web_dir, demo, sip, sip_public_ip,
-    /// rtp_ports, no_sip, ring_timeout, echo_max_duration, media_timeout, sip_invite_rate.
+    /// rtp_ports, no_sip, ring_timeout, echo_max_duration, media_timeout, sip_invite_rate,
+    /// sip_digest.
     #[arg(long, env = "DENWA_CONFIG")]
     pub(crate) config: Option<PathBuf>,
     /// HTTP listen address [default: 127.0.0.1:8080].
@@ -61,6 +62,11 @@ pub(crate) struct ServeArgs {
     /// Retry-After [default: 5, bursts of 4 s worth].
     #[arg(long, env = "DENWA_SIP_INVITE_RATE")]
     pub(crate) sip_invite_rate: Option<f64>,
+    /// Digest challenge of the softphone registrar: `sha256` offers SHA-256, then MD5
+    /// (RFC 8760); `md5` offers MD5 only, for phones that take the first challenge even
+    /// when they cannot compute it [default: sha256].
+    #[arg(long, env = "DENWA_SIP_DIGEST")]
+    pub(crate) sip_digest: Option<String>,
 }
 
 /// The optional TOML file.
@@ -79,6 +85,7 @@ pub(crate) struct ConfigFile {
     echo_max_duration: Option<u64>,
     media_timeout: Option<u64>,
     sip_invite_rate: Option<f64>,
+    sip_digest: Option<String>,
 }
 
 impl ConfigFile {
@@ -129,6 +136,17 @@ impl ServeArgs {
                 invite_rate.is_finite() && invite_rate > 0.0,
                 "--sip-invite-rate must be a positive number"
             );
+            let digest_md5_only = match self
+                .sip_digest
+                .or(file.sip_digest)
+                .as_deref()
+                .map(str::to_ascii_lowercase)
+                .as_deref()
+            {
+                None | Some("sha256" | "sha-256") => false,
+                Some("md5") => true,
+                Some(other) => anyhow::bail!("--sip-digest {other:?}: expected sha256 or md5"),
+            };
             Some(TelephonyConfig {
                 sip,
                 sip_explicit: explicit.is_some(),
@@ -139,6 +157,7 @@ impl ServeArgs {
                 media_timeout: secs(self.media_timeout.or(file.media_timeout), 60)
                     .max(Duration::from_secs(1)),
                 invite_rate,
+                digest_md5_only,
             })
         };
         Ok(Config {
@@ -182,6 +201,7 @@ mod tests {
             echo_max_duration: None,
             media_timeout: None,
             sip_invite_rate: None,
+            sip_digest: None,
         }
     }
 

@@ -115,3 +115,67 @@ fn a_wrong_trunk_password_is_refused_by_the_carrier() {
     server.wait_log("trunk registration failed", Duration::from_secs(10));
     assert!(server.log().contains("status=403"), "{}", server.log());
 }
+
+/// SIPp as a staff softphone registering with its SIP account (MD5 digest).
+fn softphone(server: &Server, user: &str, pass: &str) -> (bool, String) {
+    require("sipp", "sip-tester");
+    let port = free_block(2);
+    let log = server.dir.path().join(format!("softphone-{port}.log"));
+    let status = Command::new("sipp")
+        .arg(format!("127.0.0.1:{}", server.sip_port))
+        .arg("-sf")
+        .arg(peers().join("sipp/uac_register.xml"))
+        .args([
+            "-i",
+            "127.0.0.1",
+            "-ci",
+            "127.0.0.1",
+            "-p",
+            &port.to_string(),
+        ])
+        .args(["-m", "1", "-au", user, "-ap", pass, "-key", "user", user])
+        .args(["-key", "expires", "300", "-nostdin", "-timeout", "30s"])
+        .args(["-timeout_error", "-trace_msg", "-message_file"])
+        .arg(&log)
+        .current_dir(server.dir.path())
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .unwrap();
+    (
+        status.success(),
+        std::fs::read_to_string(&log).unwrap_or_default(),
+    )
+}
+
+#[test]
+fn a_staff_softphone_registers_with_its_sip_account_and_a_wrong_password_gets_403() {
+    // SIPp computes MD5 digests only, and takes the first challenge: offer MD5 alone.
+    let mut server = Server::start(&["--sip-digest", "md5"]);
+    server.admin(&[
+        "set-sip-account",
+        "--email",
+        "tanaka@example.com",
+        "--username",
+        "tanaka",
+        "--password",
+        "softphone-pw-9",
+    ]);
+    // SIP accounts are read at start.
+    server.restart();
+    let (ok, messages) = softphone(&server, "tanaka", "softphone-pw-9");
+    assert!(
+        ok,
+        "registration failed:\n{messages}\nserver:\n{}",
+        server.log()
+    );
+    assert!(messages.contains("algorithm=MD5"), "{messages}");
+    server.wait_log(
+        "SIP registration aor=sip:tanaka@127.0.0.1 contacts=1",
+        Duration::from_secs(10),
+    );
+    let (ok, messages) = softphone(&server, "tanaka", "wrong-password");
+    assert!(!ok, "a wrong password was accepted:\n{messages}");
+    assert!(messages.contains("SIP/2.0 403"), "{messages}");
+}

@@ -204,6 +204,9 @@ impl Edge {
         let accounts = users.len();
         let mut registrar = RegistrarConfig::new(REALM);
         registrar.users = users;
+        if cfg.digest_md5_only {
+            registrar.algorithm = denwa_sip::auth::Algorithm::Md5;
+        }
         sip.registrar = Some(registrar);
         let now = Instant::now();
         let mut ep = Endpoint::new(sip, now);

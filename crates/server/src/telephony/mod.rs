@@ -41,6 +41,8 @@ pub(crate) struct TelephonyConfig {
     pub(crate) media_timeout: Duration,
     /// New INVITEs accepted per second from one source address (burst: 4 s worth).
     pub(crate) invite_rate: f64,
+    /// Registrar challenges with MD5 only (instead of SHA-256, then MD5).
+    pub(crate) digest_md5_only: bool,
 }
 
 /// Parses `20000-20999` into an inclusive range with at least one even/odd pair.
