@@ -25,6 +25,7 @@ echo "==> console: install, type-check, build, unit tests"
 
 echo "==> console end to end (Chromium against target/debug/denwa)"
 cargo build -p denwa-server
-(cd web && DENWA_BIN="$PWD/../target/debug/denwa" npm run e2e)
+denwa_bin="$(cd "${CARGO_TARGET_DIR:-target}" && pwd)/debug/denwa"
+(cd web && DENWA_BIN="$denwa_bin" npm run e2e)
 
 echo "==> all tests passed in $(( $(date +%s) - start )) s"
