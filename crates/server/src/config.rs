@@ -16,7 +16,7 @@ use crate::telephony::{TelephonyConfig, parse_port_range};
 pub(crate) struct ServeArgs {
     /// A TOML file with any of: http, data_dir, web_dir, demo, sip, sip_public_ip,
     /// rtp_ports, no_sip, ring_timeout, echo_max_duration, media_timeout, sip_invite_rate,
-    /// sip_digest.
+    /// sip_digest, sip_max_transactions.
     #[arg(long, env = "DENWA_CONFIG")]
     pub(crate) config: Option<PathBuf>,
     /// HTTP listen address [default: 127.0.0.1:8080].
@@ -67,6 +67,11 @@ pub(crate) struct ServeArgs {
     /// when they cannot compute it [default: sha256].
     #[arg(long, env = "DENWA_SIP_DIGEST")]
     pub(crate) sip_digest: Option<String>,
+    /// Most SIP server transactions kept at once; beyond it new requests get a stateless
+    /// 503. Finished UDP transactions linger 32 s (RFC 3261 timers J, L), so this caps the
+    /// sustained call rate near this / 64 calls per second [default: 100000].
+    #[arg(long, env = "DENWA_SIP_MAX_TRANSACTIONS")]
+    pub(crate) sip_max_transactions: Option<usize>,
 }
 
 /// The optional TOML file.
@@ -86,6 +91,7 @@ pub(crate) struct ConfigFile {
     media_timeout: Option<u64>,
     sip_invite_rate: Option<f64>,
     sip_digest: Option<String>,
+    sip_max_transactions: Option<usize>,
 }
 
 impl ConfigFile {
@@ -158,6 +164,11 @@ impl ServeArgs {
                     .max(Duration::from_secs(1)),
                 invite_rate,
                 digest_md5_only,
+                max_transactions: self
+                    .sip_max_transactions
+                    .or(file.sip_max_transactions)
+                    .unwrap_or(100_000)
+                    .max(1),
             })
         };
         Ok(Config {
@@ -202,6 +213,7 @@ mod tests {
             media_timeout: None,
             sip_invite_rate: None,
             sip_digest: None,
+            sip_max_transactions: None,
         }
     }
 

@@ -201,6 +201,7 @@ impl Edge {
             per_second: cfg.invite_rate,
             ..RateLimitConfig::default()
         };
+        sip.max_server_transactions = cfg.max_transactions;
         let accounts = users.len();
         let mut registrar = RegistrarConfig::new(REALM);
         registrar.users = users;

@@ -43,6 +43,8 @@ pub(crate) struct TelephonyConfig {
     pub(crate) invite_rate: f64,
     /// Registrar challenges with MD5 only (instead of SHA-256, then MD5).
     pub(crate) digest_md5_only: bool,
+    /// Cap on concurrent SIP server transactions (stateless 503 beyond).
+    pub(crate) max_transactions: usize,
 }
 
 /// Parses `20000-20999` into an inclusive range with at least one even/odd pair.
