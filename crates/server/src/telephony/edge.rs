@@ -21,8 +21,14 @@ use tokio::sync::{mpsc, watch};
 
 use super::TelephonyConfig;
 use super::media::{MediaNotice, MediaRuntime, PortPool, RtpPair, StartMedia, randomise};
-use super::routing::{Route, route};
+use super::routing::{Route, Router};
 use super::transport::{Received, SipIo};
+
+/// Most messages fed to the endpoint before its output is drained (one timer scan per batch).
+const INPUT_BATCH: usize = 64;
+/// Endpoint timers are fired in batches at most this often: SIP timers are hundreds of
+/// milliseconds long, and each `handle_timeout` looks at every transaction.
+const TIMER_GRANULARITY: std::time::Duration = std::time::Duration::from_millis(10);
 
 /// Digest realm of the registrar for staff SIP softphones.
 const REALM: &str = "denwa";
@@ -152,7 +158,7 @@ pub(crate) struct Edge {
     cfg: TelephonyConfig,
     ep: Endpoint,
     io: SipIo,
-    store: Arc<dyn Store>,
+    router: Arc<Router>,
     calls: HashMap<CallHandle, AppCall>,
     ports: PortPool,
     media: MediaRuntime,
@@ -234,7 +240,7 @@ impl Edge {
             cfg,
             ep,
             io,
-            store,
+            router: Arc::new(Router::new(store)),
             calls: HashMap::new(),
             ports,
             media,
@@ -248,8 +254,9 @@ impl Edge {
     /// Runs until `stop` turns true (or its sender is dropped), then ends every call.
     pub(crate) async fn run(mut self, mut stop: watch::Receiver<bool>) {
         let local = self.io.local_addr();
+        let mut last_timer = Instant::now();
         loop {
-            let ep_at = self.drain().await;
+            let ep_at = self.drain().await.max(last_timer + TIMER_GRANULARITY);
             let at = self.next_deadline().map_or(ep_at, |a| a.min(ep_at));
             let wake = tokio::select! {
                 r = stop.changed() => if r.is_err() || *stop.borrow() { Wake::Stop } else { continue },
@@ -261,18 +268,31 @@ impl Edge {
             let now = Instant::now();
             match wake {
                 Wake::Stop => break,
-                Wake::Net(m) => self.ep.handle_input(
-                    now,
-                    Input::Datagram {
-                        from: m.from,
-                        to: local,
-                        transport: m.transport,
-                        bytes: &m.bytes,
-                    },
-                ),
+                Wake::Net(first) => {
+                    let mut next = Some(first);
+                    let mut fed = 0;
+                    while let Some(m) = next {
+                        self.ep.handle_input(
+                            now,
+                            Input::Datagram {
+                                from: m.from,
+                                to: local,
+                                transport: m.transport,
+                                bytes: &m.bytes,
+                            },
+                        );
+                        fed += 1;
+                        next = if fed < INPUT_BATCH {
+                            self.io.try_recv()
+                        } else {
+                            None
+                        };
+                    }
+                }
                 Wake::Routed(call, r) => self.on_route(now, call, r),
                 Wake::Media(n) => self.on_media(now, n),
                 Wake::Timer => {
+                    last_timer = now;
                     self.ep.handle_timeout(now);
                     self.app_timers(now);
                 }
@@ -323,10 +343,10 @@ impl Edge {
                         source,
                     },
                 );
-                let store = self.store.clone();
+                let router = self.router.clone();
                 let tx = self.routes_tx.clone();
                 tokio::spawn(async move {
-                    let r = route(store.as_ref(), source.ip(), &request_uri).await;
+                    let r = router.route(source.ip(), &request_uri).await;
                     let _ = tx.send((call, r));
                 });
             }

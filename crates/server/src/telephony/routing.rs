@@ -1,11 +1,15 @@
 //! Inbound routing at the edge: which channel a trunk INVITE belongs to, and what it dials.
 
+use std::collections::{HashMap, HashSet};
 use std::net::IpAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use denwa_core::model::ChannelId;
 use denwa_core::phone::{E164, Region};
 use denwa_core::trunk::SourceRule;
 use denwa_store::Store;
+use tokio::sync::Mutex;
 
 /// What to do with an inbound INVITE.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -39,79 +43,197 @@ fn dialled(request_uri: &str) -> Option<String> {
     (!user.is_empty()).then_some(user)
 }
 
-/// Decides the route of an INVITE from `source` to `request_uri`: the source must be
-/// allowed by a trunk; the dialled user, normalised with the trunk channel's region, must
-/// be that channel's echo number or one of its DIDs.
-pub(crate) async fn route(store: &dyn Store, source: IpAddr, request_uri: &str) -> Route {
-    match route_inner(store, source, request_uri).await {
-        Ok(r) => r,
-        Err(e) => {
-            tracing::error!(error = %e, "routing an INVITE failed");
-            Route::Reject {
-                status: 500,
-                why: "store error",
+/// How long a snapshot of trunks and channels serves routing before it is read again:
+/// trunk and number changes apply within this time, and a burst of INVITEs costs no
+/// database round trip each.
+const SNAPSHOT_TTL: Duration = Duration::from_secs(2);
+
+struct ChannelInfo {
+    echo_number: String,
+    region: Option<Region>,
+    numbers: HashSet<String>,
+}
+
+/// What routing needs from the store: each trunk's allowed sources and channel, each
+/// channel's echo number, region and numbers.
+struct Snapshot {
+    trunks: Vec<(Vec<SourceRule>, ChannelId)>,
+    channels: HashMap<ChannelId, ChannelInfo>,
+}
+
+/// Routes inbound INVITEs from a periodically refreshed snapshot of the store.
+pub(crate) struct Router {
+    store: Arc<dyn Store>,
+    snapshot: Mutex<Option<(Instant, Arc<Snapshot>)>>,
+}
+
+impl Router {
+    pub(crate) fn new(store: Arc<dyn Store>) -> Router {
+        Router {
+            store,
+            snapshot: Mutex::new(None),
+        }
+    }
+
+    async fn snapshot(&self) -> anyhow::Result<Arc<Snapshot>> {
+        let mut guard = self.snapshot.lock().await;
+        if let Some((at, snap)) = guard.as_ref()
+            && at.elapsed() < SNAPSHOT_TTL
+        {
+            return Ok(snap.clone());
+        }
+        let mut trunks = Vec::new();
+        for (trunk, _) in self.store.trunk_routes().await? {
+            let rules = trunk
+                .allowed_sources
+                .iter()
+                .filter_map(|s| s.parse::<SourceRule>().ok())
+                .collect();
+            trunks.push((rules, trunk.channel_id));
+        }
+        let mut channels = HashMap::new();
+        for ch in self.store.channels().await? {
+            channels.insert(
+                ch.id,
+                ChannelInfo {
+                    echo_number: ch.echo_number,
+                    region: ch.region.parse().ok(),
+                    numbers: ch.phone_numbers.into_iter().collect(),
+                },
+            );
+        }
+        let snap = Arc::new(Snapshot { trunks, channels });
+        *guard = Some((Instant::now(), snap.clone()));
+        Ok(snap)
+    }
+
+    /// Decides the route of an INVITE from `source` to `request_uri`: the source must be
+    /// allowed by a trunk; the dialled user, normalised with the trunk channel's region,
+    /// must be that channel's echo number or one of its numbers (DIDs).
+    pub(crate) async fn route(&self, source: IpAddr, request_uri: &str) -> Route {
+        match self.snapshot().await {
+            Ok(snap) => decide(&snap, source, request_uri),
+            Err(e) => {
+                tracing::error!(error = %e, "reading trunks for routing failed");
+                Route::Reject {
+                    status: 500,
+                    why: "store error",
+                }
             }
         }
     }
 }
 
-async fn route_inner(
-    store: &dyn Store,
-    source: IpAddr,
-    request_uri: &str,
-) -> anyhow::Result<Route> {
-    let trunks = store.trunk_routes().await?;
-    let mut channels: Vec<ChannelId> = trunks
+fn decide(snap: &Snapshot, source: IpAddr, request_uri: &str) -> Route {
+    let mut channels: Vec<ChannelId> = snap
+        .trunks
         .iter()
-        .filter(|(t, _)| {
-            t.allowed_sources.iter().any(|s| {
-                s.parse::<SourceRule>()
-                    .map(|r| r.contains(source))
-                    .unwrap_or(false)
-            })
-        })
-        .map(|(t, _)| t.channel_id)
+        .filter(|(rules, _)| rules.iter().any(|r| r.contains(source)))
+        .map(|(_, c)| *c)
         .collect();
+    channels.sort_unstable();
     channels.dedup();
     if channels.is_empty() {
-        return Ok(Route::Reject {
+        return Route::Reject {
             status: 403,
             why: "source not allowed by any trunk",
-        });
+        };
     }
     let Some(user) = dialled(request_uri) else {
-        return Ok(Route::Reject {
+        return Route::Reject {
             status: 404,
             why: "no number in the Request-URI",
-        });
+        };
     };
     for channel in channels {
-        let ch = store.channel(channel).await?;
+        let Some(ch) = snap.channels.get(&channel) else {
+            continue;
+        };
         if user == ch.echo_number {
-            return Ok(Route::Echo { channel });
+            return Route::Echo { channel };
         }
-        let Ok(region) = ch.region.parse::<Region>() else {
+        let Some(number) = ch.region.and_then(|r| E164::parse(&user, r).ok()) else {
             continue;
         };
-        let Ok(number) = E164::parse(&user, region) else {
-            continue;
-        };
-        if store.channel_by_number(number.as_str()).await? == Some(channel) {
-            return Ok(Route::Did {
+        if ch.numbers.contains(number.as_str()) {
+            return Route::Did {
                 channel,
                 number: number.as_str().to_owned(),
-            });
+            };
         }
     }
-    Ok(Route::Reject {
+    Route::Reject {
         status: 404,
         why: "not a number of the trunk's channel",
-    })
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn snapshot() -> Snapshot {
+        let mut channels = HashMap::new();
+        channels.insert(
+            1,
+            ChannelInfo {
+                echo_number: "9196".into(),
+                region: Some(Region::JP),
+                numbers: ["+815012345678".to_owned()].into_iter().collect(),
+            },
+        );
+        channels.insert(
+            2,
+            ChannelInfo {
+                echo_number: "1234".into(),
+                region: Some(Region::JP),
+                numbers: ["+81312345678".to_owned()].into_iter().collect(),
+            },
+        );
+        Snapshot {
+            trunks: vec![
+                (vec!["127.0.0.1".parse().unwrap()], 1),
+                (vec!["203.0.113.0/24".parse().unwrap()], 2),
+            ],
+            channels,
+        }
+    }
+
+    #[test]
+    fn routes_follow_the_trunk_of_the_source() {
+        let s = snapshot();
+        let local: IpAddr = "127.0.0.1".parse().unwrap();
+        let carrier: IpAddr = "203.0.113.9".parse().unwrap();
+        assert_eq!(decide(&s, local, "sip:9196@x"), Route::Echo { channel: 1 });
+        assert_eq!(
+            decide(&s, local, "sip:050-1234-5678@x"),
+            Route::Did {
+                channel: 1,
+                number: "+815012345678".into()
+            }
+        );
+        // Another channel's number or echo number is not reachable through this trunk.
+        assert!(matches!(
+            decide(&s, local, "sip:0312345678@x"),
+            Route::Reject { status: 404, .. }
+        ));
+        assert!(matches!(
+            decide(&s, local, "sip:1234@x"),
+            Route::Reject { status: 404, .. }
+        ));
+        assert_eq!(
+            decide(&s, carrier, "sip:1234@x"),
+            Route::Echo { channel: 2 }
+        );
+        assert!(matches!(
+            decide(&s, "198.51.100.1".parse().unwrap(), "sip:9196@x"),
+            Route::Reject { status: 403, .. }
+        ));
+        assert!(matches!(
+            decide(&s, local, "sip:x"),
+            Route::Reject { status: 404, .. }
+        ));
+    }
 
     #[test]
     fn dialled_numbers() {

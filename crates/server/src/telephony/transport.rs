@@ -104,6 +104,41 @@ impl SipIo {
         }
     }
 
+    /// A message that is already waiting (UDP datagram or framed TCP message), without
+    /// waiting: lets the edge feed a burst to the endpoint before draining its output.
+    pub(crate) fn try_recv(&mut self) -> Option<Received> {
+        loop {
+            match self.udp.try_recv_from(&mut self.buf) {
+                Ok((n, from)) if n <= MAX_MESSAGE => {
+                    let bytes =
+                        stamp_via(&self.buf[..n], from).unwrap_or_else(|| self.buf[..n].to_vec());
+                    return Some(Received {
+                        from,
+                        transport: Transport::Udp,
+                        bytes,
+                    });
+                }
+                Ok(_) => continue, // oversized: dropped
+                Err(_) => break,
+            }
+        }
+        loop {
+            match self.tcp_rx.try_recv().ok()? {
+                TcpEvent::Message(from, bytes) => {
+                    let bytes = stamp_via(&bytes, from).unwrap_or(bytes);
+                    return Some(Received {
+                        from,
+                        transport: Transport::Tcp,
+                        bytes,
+                    });
+                }
+                TcpEvent::Closed(from) => {
+                    self.conns.remove(&from);
+                }
+            }
+        }
+    }
+
     /// Sends one message. UDP requests above the §18.1.1 limit go over TCP instead
     /// (with their `Via` transport changed). Errors are logged: SIP retransmits.
     pub(crate) async fn send(&mut self, to: SocketAddr, transport: Transport, bytes: Vec<u8>) {
