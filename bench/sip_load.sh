@@ -89,8 +89,8 @@ bg_start denwa env RUST_LOG=warn "$DENWA_BIN" serve --demo --data-dir "$DATA" --
   --sip-invite-rate 1000000 --echo-max-duration 3600
 DENWA_PID=$BG_PID
 wait_listen udp "$DENWA_SIP" 30
-step_rates denwa "$DENWA_SIP" "$DENWA_PID"
-# memory per established dialog: MEM_CALLS calls held 20 s, RSS sampled at the plateau
+# memory per established dialog, on the fresh server: MEM_CALLS calls held 20 s, RSS sampled
+# at the plateau
 idle=$(rss_kib "$DENWA_PID")
 mem_rate=$((MEM_CALLS / 5))
 ( STEP_S=5 load "$DENWA_SIP" "$mem_rate" "$RUN_DIR/denwa-mem" 20000 ) &
@@ -98,6 +98,7 @@ MEMLOAD=$!
 sleep 12; peak=$(rss_kib "$DENWA_PID")
 wait "$MEMLOAD" || true
 per_call=$(python3 -c "print(round(($peak-$idle)*1024/$MEM_CALLS))")
+step_rates denwa "$DENWA_SIP" "$DENWA_PID"
 stop_pid "$DENWA_PID"
 
 # ---- kamailio + rtpengine in front of a SIPp UAS
