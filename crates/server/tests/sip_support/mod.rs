@@ -180,6 +180,11 @@ impl Drop for Server {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+        if std::thread::panicking() {
+            // Keep the server log, the peers' run directories and recordings to look at.
+            self.dir.disable_cleanup(true);
+            eprintln!("test files kept in {}", self.dir.path().display());
+        }
     }
 }
 
