@@ -32,7 +32,10 @@ pub const TICK: Duration = Duration::from_millis(20);
 /// RTCP report interval (RFC 3550 §6.2 recommends at least 5 s).
 pub const RTCP_INTERVAL: Duration = Duration::from_secs(5);
 const MAX_PACKET: usize = 1500;
-const QUEUE: usize = 4 * MAX_LEGS;
+/// Transmit slots per leg: a tick queues at most one RTP packet and one RTCP report per
+/// leg; the rest is headroom for DTMF and a late drain. The queue grows when a leg joins
+/// (never on the 20 ms path), so a two-leg call holds 8 slots, not a full room's 40.
+const SLOTS_PER_LEG: usize = 4;
 
 /// Identifies one leg (one participant's media stream) inside a room.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -395,17 +398,10 @@ impl Room {
     /// [`Room::set_ntp_anchor`] gives the wall time.
     #[must_use]
     pub fn new(now: Instant) -> Self {
-        let queue = (0..QUEUE)
-            .map(|_| Pending {
-                leg: LegId(0),
-                channel: Channel::Rtp,
-                destination: None,
-                len: 0,
-                data: Box::new([0; MAX_PACKET]),
-            })
-            .collect();
+        let queue = Vec::new();
         Self {
-            legs: Vec::with_capacity(MAX_LEGS),
+            // Grown exactly as legs join: a two-leg call does not pay for ten.
+            legs: Vec::new(),
             next_id: 1,
             hold: None,
             music: HoldMusic::builtin(),
@@ -448,7 +444,9 @@ impl Room {
         }
         let id = LegId(self.next_id);
         self.next_id += 1;
+        self.legs.reserve_exact(1);
         self.legs.push(Leg::new(id, config, now));
+        self.grow_queue();
         Ok(id)
     }
 
@@ -925,6 +923,24 @@ impl Room {
                 Err(_) => self.queue_len -= 1,
             }
         }
+    }
+
+    /// Makes room for [`SLOTS_PER_LEG`] transmit slots per leg. Queued datagrams keep
+    /// their order: the ring is rotated so they start at index 0 before slots are added.
+    fn grow_queue(&mut self) {
+        let want = SLOTS_PER_LEG * self.legs.len();
+        if self.queue.len() >= want {
+            return;
+        }
+        self.queue.rotate_left(self.queue_head);
+        self.queue_head = 0;
+        self.queue.resize_with(want, || Pending {
+            leg: LegId(0),
+            channel: Channel::Rtp,
+            destination: None,
+            len: 0,
+            data: Box::new([0; MAX_PACKET]),
+        });
     }
 
     fn queue_slot<'q>(
