@@ -13,13 +13,7 @@ fn echo_number_plays_back_the_callers_speech_and_decodes_digits() {
     let mut server = Server::start(&["--echo-max-duration", "120"]);
     // REC=1: tshark records what the server sends to SIPp's RTP port.
     let run = sipp_caller(&server, &[("SERVICE", "9196"), ("REC", "1")]);
-    assert!(
-        run.status.success(),
-        "SIPp call to the echo number failed: {}\n{}\nserver:\n{}",
-        run.output,
-        run.file("errors.log"),
-        server.log()
-    );
+    run.assert_ok(&server, "SIPp call to the echo number");
     let rx = run.run_dir.join("rx.wav");
     assert!(rx.is_file(), "nothing recorded: {}", run.output);
     let (ok, cmp) = wavcmp(&peers().join("media/speech_8k.wav"), &rx);
@@ -43,13 +37,7 @@ fn echo_call_ends_with_the_servers_bye_after_the_maximum_duration() {
             ("WAIT_BYE_MS", "30000"),
         ],
     );
-    assert!(
-        run.status.success(),
-        "SIPp did not get the server's BYE: {}\n{}\nserver:\n{}",
-        run.output,
-        run.file("errors.log"),
-        server.log()
-    );
+    run.assert_ok(&server, "SIPp waiting for the server's BYE");
     let messages = run.file("messages.log");
     assert!(messages.contains("BYE sip:"), "{messages}");
     assert!(server.log().contains("maximum echo test duration"));
@@ -67,12 +55,6 @@ fn echo_call_over_tcp() {
             ("WAIT_BYE_MS", "30000"),
         ],
     );
-    assert!(
-        run.status.success(),
-        "echo call over TCP failed: {}\n{}\nserver:\n{}",
-        run.output,
-        run.file("errors.log"),
-        server.log()
-    );
+    run.assert_ok(&server, "echo call over TCP");
     assert!(run.file("messages.log").contains("SIP/2.0/TCP"));
 }

@@ -25,13 +25,7 @@ fn cancel_while_a_did_rings_gets_487() {
             ("CANCEL_MS", "1500"),
         ],
     );
-    assert!(
-        run.status.success(),
-        "{}\n{}\nserver:\n{}",
-        run.output,
-        run.file("errors.log"),
-        server.log()
-    );
+    run.assert_ok(&server, "CANCEL while the DID rings");
     let messages = run.file("messages.log");
     assert!(messages.contains("SIP/2.0 180"), "{messages}");
     assert!(messages.contains("SIP/2.0 487"), "{messages}");
@@ -49,7 +43,7 @@ fn e164_form_of_the_did_rings_too_and_an_unknown_number_gets_404() {
             ("CANCEL_MS", "500"),
         ],
     );
-    assert!(run.status.success(), "{}\n{}", run.output, server.log());
+    run.assert_ok(&server, "the call to the DID in E.164 form");
     let run = sipp_caller(
         &server,
         &[
@@ -58,13 +52,7 @@ fn e164_form_of_the_did_rings_too_and_an_unknown_number_gets_404() {
             ("EXPECT", "404"),
         ],
     );
-    assert!(
-        run.status.success(),
-        "{}\n{}\nserver:\n{}",
-        run.output,
-        run.file("errors.log"),
-        server.log()
-    );
+    run.assert_ok(&server, "the call to an unknown number");
     assert!(run.file("messages.log").contains("SIP/2.0 404"));
 }
 
@@ -81,13 +69,7 @@ fn a_source_outside_every_trunk_gets_403() {
             ("PEER_IP", "127.0.0.2"),
         ],
     );
-    assert!(
-        run.status.success(),
-        "{}\n{}\nserver:\n{}",
-        run.output,
-        run.file("errors.log"),
-        server.log()
-    );
+    run.assert_ok(&server, "the call from outside every trunk");
     assert!(run.file("messages.log").contains("SIP/2.0 403"));
     assert!(server.log().contains("source not allowed by any trunk"));
 }
@@ -105,13 +87,7 @@ fn an_offer_without_g711_gets_488() {
             ("RTPMAPS", "a=rtpmap:18 G729/8000"),
         ],
     );
-    assert!(
-        run.status.success(),
-        "{}\n{}\nserver:\n{}",
-        run.output,
-        run.file("errors.log"),
-        server.log()
-    );
+    run.assert_ok(&server, "the G.729-only offer");
 }
 
 fn invite(port: u16, local: u16, branch: &str) -> String {
@@ -231,13 +207,7 @@ fn garbage_on_udp_and_tcp_never_takes_the_server_down() {
             ("WAIT_BYE_MS", "30000"),
         ],
     );
-    assert!(
-        run.status.success(),
-        "{}\n{}\nserver:\n{}",
-        run.output,
-        run.file("errors.log"),
-        server.log()
-    );
+    run.assert_ok(&server, "the echo call after the garbage");
     assert!(server.alive());
     server.wait_log("maximum echo test duration", Duration::from_secs(5));
 }

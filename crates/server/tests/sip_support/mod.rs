@@ -199,6 +199,18 @@ impl PeerRun {
     pub(crate) fn file(&self, name: &str) -> String {
         std::fs::read_to_string(self.run_dir.join(name)).unwrap_or_default()
     }
+
+    /// Fails the test unless the peer script succeeded, showing what it printed, SIPp's
+    /// `errors.log` and the server's log.
+    pub(crate) fn assert_ok(&self, server: &Server, what: &str) {
+        assert!(
+            self.status.success(),
+            "{what} failed: {}\n{}\nserver:\n{}",
+            self.output,
+            self.file("errors.log"),
+            server.log()
+        );
+    }
 }
 
 /// Runs `tests/peers/<script>` with `env`, its output in a fresh `RUN_DIR` under `dir`;
