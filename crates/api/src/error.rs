@@ -82,7 +82,7 @@ impl From<StoreError> for ApiError {
         match e {
             StoreError::NotFound(what) => ApiError::not_found(what),
             StoreError::Conflict(m) => ApiError::new(StatusCode::CONFLICT, "conflict", m),
-            StoreError::Invalid(m) if m.starts_with("invalid phone number") => {
+            StoreError::InvalidPhoneNumber(m) => {
                 ApiError::new(StatusCode::BAD_REQUEST, "invalid_phone_number", m)
             }
             StoreError::Invalid(m) => ApiError::new(StatusCode::BAD_REQUEST, "invalid_field", m),

@@ -38,7 +38,10 @@ pub enum StoreError {
     /// The change would break a uniqueness rule (a number already owned, a duplicate name).
     #[error("conflict: {0}")]
     Conflict(String),
-    /// Input a domain rule refuses (a bad phone number, too many ring fields…).
+    /// A phone number that cannot be read in the channel's region.
+    #[error("{0}")]
+    InvalidPhoneNumber(String),
+    /// Input a domain rule refuses (too many ring fields, a bad time zone…).
     #[error("invalid: {0}")]
     Invalid(String),
     /// The database failed.
@@ -51,7 +54,10 @@ pub enum StoreError {
 
 impl From<CoreError> for StoreError {
     fn from(e: CoreError) -> Self {
-        StoreError::Invalid(e.to_string())
+        match e {
+            CoreError::InvalidPhoneNumber { .. } => StoreError::InvalidPhoneNumber(e.to_string()),
+            other => StoreError::Invalid(other.to_string()),
+        }
     }
 }
 

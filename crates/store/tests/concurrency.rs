@@ -48,7 +48,11 @@ async fn concurrent_writes_with_failures_never_error_the_database() {
                 };
                 match store.create_customer(channel, input, None).await {
                     Ok(_) => created += 1,
-                    Err(StoreError::Invalid(_) | StoreError::Conflict(_)) => {}
+                    Err(
+                        StoreError::Invalid(_)
+                        | StoreError::InvalidPhoneNumber(_)
+                        | StoreError::Conflict(_),
+                    ) => {}
                     Err(other) => panic!("worker {worker} call {i}: {other}"),
                 }
             }
