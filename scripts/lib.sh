@@ -34,7 +34,7 @@ ensure_node() {
     have=$(node --version | sed 's/^v//')
     if [ "$(printf '%s\n20.19.0\n' "$have" | sort -V | head -n1)" != "20.19.0" ]; then
         echo "The console's build (Vite 7) needs Node.js 20.19 or newer; this machine has $have." >&2
-        echo "Install Node.js 20.19 or newer (Debian 13 "trixie" ships it as nodejs) and run this again." >&2
+        echo "Install Node.js 20.19 or newer (Debian 13 trixie ships it as nodejs) and run this again." >&2
         exit 1
     fi
 }
