@@ -480,6 +480,11 @@ impl Edge {
             direction: Direction::SendRecv,
         };
         let until = now + self.cfg.echo_max;
+        // 180 first, as a phone that picks up at once does: carriers and load tools time
+        // INVITE → 180 (post-dial delay) separately from the answer.
+        if let Err(e) = self.ep.ringing(now, call, None) {
+            tracing::debug!(call = call.0, error = %e, "cannot ring");
+        }
         match self.ep.answer(now, call, audio) {
             Ok(Some(neg)) => {
                 tracing::info!(call = call.0, channel, codec = ?neg.codec, remote = %neg.remote_rtp, "echo test answered");
