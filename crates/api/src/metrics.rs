@@ -89,6 +89,17 @@ impl Metrics {
         self.websockets.dec();
     }
 
+    /// Adds another part's metric (the media engine's, say) under the `denwa` prefix.
+    pub fn register(
+        &self,
+        name: &str,
+        help: &str,
+        metric: impl prometheus_client::registry::Metric,
+    ) {
+        let mut registry = self.registry.lock().unwrap_or_else(|p| p.into_inner());
+        registry.register(name, help, metric);
+    }
+
     /// The text exposition.
     pub fn encode(&self) -> String {
         let mut out = String::new();

@@ -16,7 +16,7 @@ use crate::telephony::{TelephonyConfig, parse_port_range};
 pub(crate) struct ServeArgs {
     /// A TOML file with any of: http, data_dir, web_dir, demo, sip, sip_public_ip,
     /// rtp_ports, no_sip, ring_timeout, echo_max_duration, media_timeout, sip_invite_rate,
-    /// sip_digest, sip_max_transactions.
+    /// sip_digest, sip_max_transactions, media_threads, record_calls.
     #[arg(long, env = "DENWA_CONFIG")]
     pub(crate) config: Option<PathBuf>,
     /// HTTP listen address [default: 127.0.0.1:8080].
@@ -72,6 +72,13 @@ pub(crate) struct ServeArgs {
     /// sustained call rate near this / 64 calls per second [default: 100000].
     #[arg(long, env = "DENWA_SIP_MAX_TRANSACTIONS")]
     pub(crate) sip_max_transactions: Option<usize>,
+    /// Media threads (each owns the rooms of its calls) [default: one per core].
+    #[arg(long, env = "DENWA_MEDIA_THREADS")]
+    pub(crate) media_threads: Option<usize>,
+    /// Record every bridged call: one WAV track per leg plus a mixed track under
+    /// `<data dir>/recordings/<date>/` (the echo test is never recorded).
+    #[arg(long, env = "DENWA_RECORD_CALLS")]
+    pub(crate) record_calls: bool,
 }
 
 /// The optional TOML file.
@@ -92,6 +99,8 @@ pub(crate) struct ConfigFile {
     sip_invite_rate: Option<f64>,
     sip_digest: Option<String>,
     sip_max_transactions: Option<usize>,
+    media_threads: Option<usize>,
+    record_calls: Option<bool>,
 }
 
 impl ConfigFile {
@@ -117,6 +126,11 @@ pub(crate) struct Config {
 impl ServeArgs {
     pub(crate) fn resolve(self, file: ConfigFile) -> anyhow::Result<Config> {
         let no_sip = self.no_sip || file.no_sip.unwrap_or(false);
+        let data_dir = self
+            .data_dir
+            .clone()
+            .or(file.data_dir.clone())
+            .unwrap_or_else(|| PathBuf::from("./denwa-data"));
         let telephony = if no_sip {
             None
         } else {
@@ -169,6 +183,13 @@ impl ServeArgs {
                     .or(file.sip_max_transactions)
                     .unwrap_or(100_000)
                     .max(1),
+                media_threads: match self.media_threads.or(file.media_threads) {
+                    Some(0) => anyhow::bail!("--media-threads must be at least 1"),
+                    Some(n) => n,
+                    None => std::thread::available_parallelism().map_or(1, |n| n.get()),
+                },
+                recordings: (self.record_calls || file.record_calls.unwrap_or(false))
+                    .then(|| data_dir.join("recordings")),
             })
         };
         Ok(Config {
@@ -176,10 +197,7 @@ impl ServeArgs {
                 .http
                 .or(file.http)
                 .unwrap_or_else(|| "127.0.0.1:8080".into()),
-            data_dir: self
-                .data_dir
-                .or(file.data_dir)
-                .unwrap_or_else(|| PathBuf::from("./denwa-data")),
+            data_dir,
             web_dir: Some(
                 self.web_dir
                     .or(file.web_dir)
@@ -214,6 +232,8 @@ mod tests {
             sip_invite_rate: None,
             sip_digest: None,
             sip_max_transactions: None,
+            media_threads: None,
+            record_calls: false,
         }
     }
 

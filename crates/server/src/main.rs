@@ -202,11 +202,13 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         shutdown_signal().await;
         let _ = stop_tx.send(true);
     });
+    let state = AppState::new(store.clone());
     let telephony = match config.telephony.clone() {
-        Some(t) => telephony::Telephony::start(t, store.clone(), stop_rx.clone()).await?,
+        Some(t) => {
+            telephony::Telephony::start(t, store.clone(), &state.metrics, stop_rx.clone()).await?
+        }
         None => None,
     };
-    let state = AppState::new(store.clone());
     let app = denwa_api::app(state, web_dir);
     let listener = TcpListener::bind(&config.http)
         .await

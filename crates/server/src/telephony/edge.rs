@@ -10,17 +10,19 @@ use anyhow::Context;
 use denwa_core::trunk::TrunkTransport;
 use denwa_media::{LegConfig, LegMode, Role};
 use denwa_sip::rate_limit::RateLimitConfig;
-use denwa_sip::registrar::RegistrarConfig;
+use denwa_sip::registrar::{Binding, RegistrarConfig};
 use denwa_sip::sdp::{AudioConfig, Codec as SipCodec, Direction, NegotiatedAudio};
 use denwa_sip::{
-    CallHandle, Config, Endpoint, Error as SipError, Event, Input, Output, RegisterParams,
-    RegistrationHandle, Transport,
+    CallHandle, Config, Endpoint, Error as SipError, Event, Input, InviteParams, Output,
+    RegisterParams, RegistrationHandle, Transport,
 };
 use denwa_store::Store;
 use tokio::sync::{mpsc, watch};
 
 use super::TelephonyConfig;
-use super::media::{MediaNotice, MediaRuntime, PortPool, RtpPair, StartMedia, randomise};
+use super::media::{
+    MediaMetrics, MediaNotice, MediaRuntime, PortPool, RtpPair, StartLeg, StartMedia, randomise,
+};
 use super::routing::{Route, Router};
 use super::transport::{Received, SipIo};
 
@@ -126,23 +128,46 @@ async fn resolve_proxy(proxy: &str) -> anyhow::Result<(String, SocketAddr)> {
     Ok((shown, addr))
 }
 
-/// The application's side of one inbound call.
+/// The application's side of one SIP dialog: an inbound call, or our INVITE to a staff
+/// softphone on behalf of one.
 enum CallState {
     /// Waiting for the routing decision (a store lookup).
     Routing,
-    /// 180 sent for a DID; nobody can answer yet, so 480 at `until`.
-    Ringing { until: Instant },
+    /// 180 sent for a DID; the registered softphones of the channel's staff (`forks`)
+    /// are ringing. 480 at `until`; when every fork failed, 486 if one was busy, else 480.
+    Ringing {
+        until: Instant,
+        forks: Vec<CallHandle>,
+        busy: bool,
+    },
     /// The echo test: answered; the server hangs up at `until`. `pending` holds the
     /// RTP sockets of a call whose SDP answer comes with the ACK (late offer).
     Echo {
         until: Instant,
         pending: Option<RtpPair>,
     },
+    /// Our INVITE to a staff softphone for the inbound call `parent`; `pair` is the RTP
+    /// socket pair our offer names.
+    Fork {
+        parent: CallHandle,
+        pair: Option<RtpPair>,
+    },
+    /// A staff softphone answered and the caller was answered with our offer (its INVITE
+    /// had no SDP): the bridge starts when the ACK brings the answer.
+    Bridging {
+        peer: CallHandle,
+        pair: Option<RtpPair>,
+        staff: Option<StartLeg>,
+    },
+    /// Two dialogs bridged in one room, keyed by the inbound dialog `room`.
+    Bridged { room: CallHandle, peer: CallHandle },
 }
 
 struct AppCall {
     state: CallState,
     source: SocketAddr,
+    /// The caller (`From`) of an inbound call: shown on the softphones it rings.
+    from: Option<denwa_sip::headers::NameAddr>,
 }
 
 enum Wake {
@@ -166,6 +191,8 @@ pub(crate) struct Edge {
     routes_tx: mpsc::UnboundedSender<(CallHandle, Route)>,
     routes_rx: mpsc::UnboundedReceiver<(CallHandle, Route)>,
     registrations: HashMap<RegistrationHandle, String>,
+    /// The registrar's current bindings by AOR (`sip:user@host`), from its events.
+    bindings: HashMap<String, Vec<Binding>>,
 }
 
 /// The local address the kernel would use to reach `peer` (a UDP `connect` sends nothing).
@@ -187,6 +214,7 @@ impl Edge {
         store: Arc<dyn Store>,
         users: HashMap<String, String>,
         trunks: Vec<TrunkRegistration>,
+        media_metrics: MediaMetrics,
     ) -> anyhow::Result<Edge> {
         let bound = io.local_addr();
         let advertised = match (cfg.public_ip, bound.ip()) {
@@ -224,9 +252,9 @@ impl Edge {
             registrations.insert(h, t.trunk);
         }
         let ports = PortPool::new(bound.ip(), cfg.rtp_ports);
-        let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let threads = cfg.media_threads;
         let (notice_tx, notices) = mpsc::unbounded_channel();
-        let media = MediaRuntime::start(threads, notice_tx)?;
+        let media = MediaRuntime::start(threads, notice_tx, media_metrics)?;
         let (routes_tx, routes_rx) = mpsc::unbounded_channel();
         tracing::info!(
             sip = %bound,
@@ -248,6 +276,7 @@ impl Edge {
             routes_tx,
             routes_rx,
             registrations,
+            bindings: HashMap::new(),
         })
     }
 
@@ -320,13 +349,14 @@ impl Edge {
         self.calls
             .values()
             .filter_map(|c| match &c.state {
-                CallState::Routing => None,
-                CallState::Ringing { until } | CallState::Echo { until, .. } => Some(*until),
+                CallState::Ringing { until, .. } | CallState::Echo { until, .. } => Some(*until),
+                _ => None,
             })
             .min()
     }
 
     fn on_event(&mut self, e: Event) {
+        let now = Instant::now();
         match e {
             Event::IncomingCall {
                 call,
@@ -341,6 +371,7 @@ impl Edge {
                     AppCall {
                         state: CallState::Routing,
                         source,
+                        from: Some(from),
                     },
                 );
                 let router = self.router.clone();
@@ -352,28 +383,18 @@ impl Edge {
             }
             Event::CallCancelled { call } => {
                 tracing::info!(call = call.0, "caller cancelled (487)");
+                self.cancel_forks(now, call);
                 self.forget(call);
             }
-            Event::CallConfirmed { call, audio } => {
-                let pending = match self.calls.get_mut(&call) {
-                    Some(AppCall {
-                        state: CallState::Echo { pending, .. },
-                        ..
-                    }) => pending.take(),
-                    _ => None,
-                };
-                match (pending, audio) {
-                    (Some(pair), Some(neg)) => self.start_echo_media(call, pair, &neg),
-                    (Some(_), None) => {
-                        tracing::info!(call = call.0, "late offer without an answer in the ACK");
-                        self.hang_up(Instant::now(), call, "no SDP answer");
-                    }
-                    _ => tracing::debug!(call = call.0, "call confirmed (ACK)"),
-                }
+            Event::CallConfirmed { call, audio } => self.on_confirmed(now, call, audio),
+            Event::CallProgress { call, status, .. } => {
+                tracing::debug!(call = call.0, status, "softphone progress");
             }
+            Event::CallAnswered { call, audio } => self.on_fork_answered(now, call, &audio),
+            Event::CallFailed { call, status } => self.on_fork_failed(now, call, status),
             Event::CallEnded { call, reason } => {
                 tracing::info!(call = call.0, ?reason, "call ended");
-                self.forget(call);
+                self.end_call(now, call, "the other side hung up");
             }
             Event::SessionModified { call, audio } => {
                 tracing::info!(
@@ -387,9 +408,20 @@ impl Edge {
             }
             Event::BindingsChanged { aor, bindings } => {
                 tracing::info!(%aor, contacts = bindings.len(), "SIP registration");
+                if bindings.is_empty() {
+                    self.bindings.remove(&aor);
+                } else {
+                    self.bindings.insert(aor, bindings);
+                }
             }
             Event::BindingExpired { aor, contact } => {
                 tracing::info!(%aor, %contact, "SIP registration expired");
+                if let Some(list) = self.bindings.get_mut(&aor) {
+                    list.retain(|b| b.contact != contact);
+                    if list.is_empty() {
+                        self.bindings.remove(&aor);
+                    }
+                }
             }
             Event::InviteRateLimited {
                 source,
@@ -421,6 +453,20 @@ impl Edge {
         }
     }
 
+    /// The live bindings of a staff SIP username, whatever host its phone registered with.
+    fn bindings_of(&self, username: &str, now: Instant) -> Vec<Binding> {
+        let username = username.to_ascii_lowercase();
+        self.bindings
+            .iter()
+            .filter(|(aor, _)| {
+                aor.strip_prefix("sip:")
+                    .and_then(|rest| rest.split_once('@'))
+                    .is_some_and(|(user, _)| user == username)
+            })
+            .flat_map(|(_, list)| list.iter().filter(|b| b.expires_at > now).cloned())
+            .collect()
+    }
+
     fn on_route(&mut self, now: Instant, call: CallHandle, route: Route) {
         let Some(app) = self.calls.get(&call) else {
             return; // cancelled or ended while the store was asked
@@ -432,25 +478,98 @@ impl Edge {
                 let _ = self.ep.reject(now, call, status);
                 self.calls.remove(&call);
             }
-            Route::Did { channel, number } => {
-                // Until the call lifecycle routes calls to staff, nobody can answer:
-                // ring, then 480 at the ring timeout (CANCEL gets 487 meanwhile).
-                tracing::info!(call = call.0, channel, %number, "call to a channel number ringing; no staff routing yet");
-                match self.ep.ringing(now, call, None) {
-                    Ok(_) => {
-                        if let Some(app) = self.calls.get_mut(&call) {
-                            app.state = CallState::Ringing {
-                                until: now + self.cfg.ring_timeout,
-                            };
-                        }
+            Route::Did {
+                channel,
+                number,
+                staff_sip,
+            } => self.ring_staff(now, call, channel, &number, &staff_sip),
+            Route::Echo { channel } => self.answer_echo(now, call, channel, source),
+        }
+    }
+
+    /// A call to a channel number: 180 to the caller, and an INVITE to every softphone
+    /// registered by the channel's staff. The first to answer is bridged with the caller.
+    /// With no softphone registered it rings until the ring timeout (480): the console's
+    /// ringing arrives with the call lifecycle.
+    fn ring_staff(
+        &mut self,
+        now: Instant,
+        call: CallHandle,
+        channel: i64,
+        number: &str,
+        staff_sip: &[String],
+    ) {
+        if let Err(e) = self.ep.ringing(now, call, None) {
+            tracing::debug!(call = call.0, error = %e, "cannot ring");
+            self.calls.remove(&call);
+            return;
+        }
+        let from = self.calls.get(&call).and_then(|c| c.from.clone());
+        let mut forks = Vec::new();
+        for user in staff_sip {
+            for binding in self.bindings_of(user, now) {
+                let Some(pair) = self.ports.allocate() else {
+                    tracing::warn!(call = call.0, "no free RTP port pair for a softphone");
+                    break;
+                };
+                let params = InviteParams {
+                    to_uri: binding.contact.clone(),
+                    from_uri: from.as_ref().map_or_else(
+                        || "sip:anonymous@anonymous.invalid".to_owned(),
+                        |f| f.uri.clone(),
+                    ),
+                    from_display: from.as_ref().and_then(|f| f.display.clone()),
+                    target: binding.source,
+                    transport: binding.transport,
+                    audio: self.offer(binding.source, pair.port()),
+                    credentials: None,
+                };
+                match self.ep.invite(now, params) {
+                    Ok(fork) => {
+                        tracing::info!(call = call.0, fork = fork.0, %user, contact = %binding.contact, "ringing a softphone");
+                        self.calls.insert(
+                            fork,
+                            AppCall {
+                                state: CallState::Fork {
+                                    parent: call,
+                                    pair: Some(pair),
+                                },
+                                source: binding.source,
+                                from: None,
+                            },
+                        );
+                        forks.push(fork);
                     }
                     Err(e) => {
-                        tracing::debug!(call = call.0, error = %e, "cannot ring");
-                        self.calls.remove(&call);
+                        tracing::warn!(call = call.0, %user, error = %e, "cannot INVITE the softphone");
                     }
                 }
             }
-            Route::Echo { channel } => self.answer_echo(now, call, channel, source),
+        }
+        tracing::info!(
+            call = call.0,
+            channel,
+            %number,
+            softphones = forks.len(),
+            "call to a channel number ringing"
+        );
+        if let Some(app) = self.calls.get_mut(&call) {
+            app.state = CallState::Ringing {
+                until: now + self.cfg.ring_timeout,
+                forks,
+                busy: false,
+            };
+        }
+    }
+
+    /// Our audio for an SDP offer or answer on a port of ours.
+    fn offer(&self, peer: SocketAddr, port: u16) -> AudioConfig {
+        AudioConfig {
+            rtp_address: SocketAddr::new(self.media_ip(peer), port),
+            codecs: vec![SipCodec::Pcmu, SipCodec::Pcma],
+            telephone_event: true,
+            ptime: Some(20),
+            direction: Direction::SendRecv,
         }
     }
 
@@ -472,13 +591,7 @@ impl Edge {
             self.calls.remove(&call);
             return;
         };
-        let audio = AudioConfig {
-            rtp_address: SocketAddr::new(self.media_ip(source), pair.port()),
-            codecs: vec![SipCodec::Pcmu, SipCodec::Pcma],
-            telephone_event: true,
-            ptime: Some(20),
-            direction: Direction::SendRecv,
-        };
+        let audio = self.offer(source, pair.port());
         let until = now + self.cfg.echo_max;
         // 180 first, as a phone that picks up at once does: carriers and load tools time
         // INVITE → 180 (post-dial delay) separately from the answer.
@@ -521,31 +634,240 @@ impl Edge {
         }
     }
 
-    fn start_echo_media(&mut self, call: CallHandle, pair: RtpPair, neg: &NegotiatedAudio) {
+    /// The room's view of a negotiated SIP leg; `None` for a codec the room cannot play
+    /// (we only offer and accept G.711 on SIP legs).
+    fn leg_config(&self, call: CallHandle, role: Role, neg: &NegotiatedAudio) -> Option<LegConfig> {
         let codec = match neg.codec {
             SipCodec::Pcmu => denwa_media::Codec::Pcmu,
             SipCodec::Pcma => denwa_media::Codec::Pcma,
             other => {
-                // We only offer/accept G.711 on trunk legs.
-                tracing::warn!(call = call.0, codec = ?other, "negotiated a codec the echo leg cannot play");
-                self.hang_up(Instant::now(), call, "unsupported codec");
-                return;
+                tracing::warn!(call = call.0, codec = ?other, "negotiated a codec a SIP leg cannot play");
+                return None;
             }
         };
-        let mut leg = LegConfig::new(Role::Customer, codec);
-        leg.mode = LegMode::Echo;
+        let mut leg = LegConfig::new(role, codec);
         leg.payload_type = neg.payload_type;
         leg.telephone_event = neg.telephone_event_pt;
         leg.remote_rtp = Some(neg.remote_rtp);
+        // Phones and trunks behind NAT send from elsewhere than their SDP says.
         leg.symmetric_rtp = true;
         leg.inactivity_timeout = self.cfg.media_timeout;
         leg.cname = format!("denwa-{}@{}", call.0, self.io.local_addr().ip());
         randomise(&mut leg);
+        Some(leg)
+    }
+
+    fn start_echo_media(&mut self, call: CallHandle, pair: RtpPair, neg: &NegotiatedAudio) {
+        let Some(mut leg) = self.leg_config(call, Role::Customer, neg) else {
+            self.hang_up(Instant::now(), call, "unsupported codec");
+            return;
+        };
+        leg.mode = LegMode::Echo;
         self.media.start_call(StartMedia {
             call,
-            sockets: pair,
-            leg,
+            legs: vec![StartLeg {
+                dialog: call,
+                sockets: pair,
+                config: leg,
+            }],
+            record: None,
         });
+    }
+
+    /// The ACK for our 2xx to an inbound call: starts the echo or the bridge when the
+    /// answer to our offer came with it (late offer).
+    fn on_confirmed(&mut self, now: Instant, call: CallHandle, audio: Option<NegotiatedAudio>) {
+        let Some(app) = self.calls.get_mut(&call) else {
+            return;
+        };
+        match &mut app.state {
+            CallState::Echo { pending, .. } => match (pending.take(), audio) {
+                (Some(pair), Some(neg)) => self.start_echo_media(call, pair, &neg),
+                (Some(_), None) => {
+                    tracing::info!(call = call.0, "late offer without an answer in the ACK");
+                    self.hang_up(now, call, "no SDP answer");
+                }
+                (None, _) => tracing::debug!(call = call.0, "call confirmed (ACK)"),
+            },
+            CallState::Bridging { peer, pair, staff } => {
+                let peer = *peer;
+                let (pair, staff) = (pair.take(), staff.take());
+                let customer = audio
+                    .as_ref()
+                    .and_then(|neg| self.leg_config(call, Role::Customer, neg));
+                match (pair, staff, customer) {
+                    (Some(pair), Some(staff), Some(customer)) => {
+                        self.start_bridge(call, pair, customer, peer, staff);
+                    }
+                    _ => {
+                        tracing::info!(
+                            call = call.0,
+                            "late offer without a usable answer in the ACK"
+                        );
+                        self.hang_up(now, call, "no usable SDP answer");
+                    }
+                }
+            }
+            _ => tracing::debug!(call = call.0, "call confirmed (ACK)"),
+        }
+    }
+
+    /// A staff softphone answered: the others stop ringing, the caller is answered and
+    /// both are bridged in one room.
+    fn on_fork_answered(&mut self, now: Instant, fork: CallHandle, neg: &NegotiatedAudio) {
+        let (parent, fork_pair) = match self.calls.get_mut(&fork) {
+            Some(AppCall {
+                state: CallState::Fork { parent, pair },
+                ..
+            }) => (*parent, pair.take()),
+            _ => {
+                tracing::debug!(call = fork.0, "answer for a call we no longer want");
+                let _ = self.ep.bye(now, fork);
+                return;
+            }
+        };
+        let (others, source) = match self.calls.get_mut(&parent) {
+            Some(AppCall {
+                state: CallState::Ringing { forks, .. },
+                source,
+                ..
+            }) => (std::mem::take(forks), *source),
+            _ => {
+                self.hang_up(now, fork, "the caller is gone");
+                return;
+            }
+        };
+        for other in others.into_iter().filter(|&f| f != fork) {
+            let _ = self.ep.cancel(now, other);
+            self.calls.remove(&other);
+        }
+        tracing::info!(call = parent.0, fork = fork.0, codec = ?neg.codec, "a softphone answered");
+        let Some(staff_config) = self.leg_config(fork, Role::Staff, neg) else {
+            self.hang_up(now, fork, "unsupported codec");
+            let _ = self.ep.reject(now, parent, 480);
+            self.calls.remove(&parent);
+            return;
+        };
+        let (Some(fork_pair), Some(pair)) = (fork_pair, self.ports.allocate()) else {
+            tracing::warn!(call = parent.0, "no free RTP port pair: 503");
+            self.hang_up(now, fork, "no RTP ports");
+            let _ = self.ep.reject(now, parent, 503);
+            self.calls.remove(&parent);
+            return;
+        };
+        let staff = StartLeg {
+            dialog: fork,
+            sockets: fork_pair,
+            config: staff_config,
+        };
+        let audio = self.offer(source, pair.port());
+        match self.ep.answer(now, parent, audio) {
+            Ok(Some(neg)) => match self.leg_config(parent, Role::Customer, &neg) {
+                Some(customer) => self.start_bridge(parent, pair, customer, fork, staff),
+                None => self.hang_up(now, parent, "unsupported codec"),
+            },
+            Ok(None) => {
+                if let Some(app) = self.calls.get_mut(&parent) {
+                    app.state = CallState::Bridging {
+                        peer: fork,
+                        pair: Some(pair),
+                        staff: Some(staff),
+                    };
+                }
+                if let Some(app) = self.calls.get_mut(&fork) {
+                    app.state = CallState::Bridged {
+                        room: parent,
+                        peer: parent,
+                    };
+                }
+            }
+            Err(e) => {
+                tracing::info!(call = parent.0, error = %e, "cannot answer the caller");
+                if matches!(e, SipError::Sdp(_)) {
+                    let _ = self.ep.reject(now, parent, 488);
+                }
+                self.calls.remove(&parent);
+                self.hang_up(now, fork, "the caller could not be answered");
+            }
+        }
+    }
+
+    /// Starts the two-leg room of a bridged call (recorded when configured).
+    fn start_bridge(
+        &mut self,
+        call: CallHandle,
+        pair: RtpPair,
+        customer: LegConfig,
+        peer: CallHandle,
+        staff: StartLeg,
+    ) {
+        for (me, other) in [(call, peer), (peer, call)] {
+            if let Some(app) = self.calls.get_mut(&me) {
+                app.state = CallState::Bridged {
+                    room: call,
+                    peer: other,
+                };
+            }
+        }
+        let record = self.cfg.recordings.as_ref().map(|dir| {
+            let at = chrono::Utc::now();
+            dir.join(at.format("%Y-%m-%d").to_string()).join(format!(
+                "{}-call{}",
+                at.format("%H%M%S%3f"),
+                call.0
+            ))
+        });
+        tracing::info!(
+            call = call.0,
+            peer = peer.0,
+            recorded = record.is_some(),
+            "bridged"
+        );
+        self.media.start_call(StartMedia {
+            call,
+            legs: vec![
+                StartLeg {
+                    dialog: call,
+                    sockets: pair,
+                    config: customer,
+                },
+                staff,
+            ],
+            record,
+        });
+    }
+
+    /// A softphone refused or never answered.
+    fn on_fork_failed(&mut self, now: Instant, fork: CallHandle, status: u16) {
+        let Some(AppCall {
+            state: CallState::Fork { parent, .. },
+            ..
+        }) = self.calls.remove(&fork)
+        else {
+            tracing::debug!(call = fork.0, status, "outbound call failed");
+            return;
+        };
+        tracing::info!(
+            call = parent.0,
+            fork = fork.0,
+            status,
+            "a softphone did not answer"
+        );
+        let Some(AppCall {
+            state: CallState::Ringing { forks, busy, .. },
+            ..
+        }) = self.calls.get_mut(&parent)
+        else {
+            return;
+        };
+        forks.retain(|&f| f != fork);
+        *busy |= matches!(status, 486 | 600 | 603);
+        if forks.is_empty() {
+            let status = if *busy { 486 } else { 480 };
+            tracing::info!(call = parent.0, status, "no softphone took the call");
+            let _ = self.ep.reject(now, parent, status);
+            self.calls.remove(&parent);
+        }
     }
 
     fn on_media(&mut self, now: Instant, notice: MediaNotice) {
@@ -563,8 +885,8 @@ impl Edge {
             .calls
             .iter()
             .filter(|(_, c)| match &c.state {
-                CallState::Routing => false,
-                CallState::Ringing { until } | CallState::Echo { until, .. } => *until <= now,
+                CallState::Ringing { until, .. } | CallState::Echo { until, .. } => *until <= now,
+                _ => false,
             })
             .map(|(h, _)| *h)
             .collect();
@@ -572,6 +894,7 @@ impl Edge {
             match self.calls.get(&call).map(|c| &c.state) {
                 Some(CallState::Ringing { .. }) => {
                     tracing::info!(call = call.0, "ring timeout: 480");
+                    self.cancel_forks(now, call);
                     let _ = self.ep.reject(now, call, 480);
                     self.calls.remove(&call);
                 }
@@ -583,21 +906,64 @@ impl Edge {
         }
     }
 
-    /// Ends an answered call with BYE and stops its media.
+    /// CANCELs the softphones a ringing call still rings.
+    fn cancel_forks(&mut self, now: Instant, call: CallHandle) {
+        if let Some(AppCall {
+            state: CallState::Ringing { forks, .. },
+            ..
+        }) = self.calls.get_mut(&call)
+        {
+            for fork in std::mem::take(forks) {
+                let _ = self.ep.cancel(now, fork);
+                self.calls.remove(&fork);
+            }
+        }
+    }
+
+    /// The far end of `call` ended it (BYE, or the endpoint gave up on the dialog): the
+    /// other leg of a bridge is hung up too.
+    fn end_call(&mut self, now: Instant, call: CallHandle, reason: &str) {
+        if let Some(AppCall {
+            state: CallState::Bridged { peer, .. } | CallState::Bridging { peer, .. },
+            ..
+        }) = self.calls.get(&call)
+        {
+            let peer = *peer;
+            self.forget(call);
+            self.hang_up(now, peer, reason);
+        } else {
+            self.forget(call);
+        }
+    }
+
+    /// Ends an answered call with BYE (both legs of a bridge) and stops its media.
     fn hang_up(&mut self, now: Instant, call: CallHandle, reason: &str) {
         tracing::info!(call = call.0, reason, "hanging up (BYE)");
         if let Err(e) = self.ep.bye(now, call) {
             tracing::debug!(call = call.0, error = %e, "BYE not sent");
         }
+        let peer = match self.calls.get(&call).map(|c| &c.state) {
+            Some(CallState::Bridged { peer, .. } | CallState::Bridging { peer, .. }) => Some(*peer),
+            _ => None,
+        };
         self.forget(call);
+        if let Some(peer) = peer.filter(|p| self.calls.contains_key(p)) {
+            self.hang_up(now, peer, reason);
+        }
     }
 
     fn forget(&mut self, call: CallHandle) {
-        self.calls.remove(&call);
-        self.media.stop_call(call);
+        if let Some(app) = self.calls.remove(&call) {
+            let room = match app.state {
+                CallState::Bridged { room, .. } => room,
+                _ => call,
+            };
+            self.media.stop_call(room);
+        }
     }
 
-    /// Shutdown: BYE to answered calls, 503 to the others, trunk registrations removed.
+    /// Shutdown: BYE to answered calls, CANCEL to ringing softphones, 503 to the other
+    /// callers, trunk registrations removed.
     fn end_all(&mut self, now: Instant) {
         for h in self.registrations.keys().copied().collect::<Vec<_>>() {
             let _ = self.ep.unregister(now, h);
@@ -605,7 +971,15 @@ impl Edge {
         let calls: Vec<CallHandle> = self.calls.keys().copied().collect();
         for call in calls {
             match self.calls.get(&call).map(|c| &c.state) {
-                Some(CallState::Echo { .. }) => self.hang_up(now, call, "server shutting down"),
+                Some(
+                    CallState::Echo { .. } | CallState::Bridged { .. } | CallState::Bridging { .. },
+                ) => {
+                    self.hang_up(now, call, "server shutting down");
+                }
+                Some(CallState::Fork { .. }) => {
+                    let _ = self.ep.cancel(now, call);
+                    self.forget(call);
+                }
                 Some(_) => {
                     let _ = self.ep.reject(now, call, 503);
                     self.forget(call);

@@ -2,22 +2,31 @@
 //! (one per core) that own the `denwa_media::Room` of each of their calls.
 //!
 //! Each media thread runs a single-threaded tokio runtime; each call is one task on it
-//! that owns its room and its two sockets, ticks the room every 20 ms and reacts to
-//! commands sent over a channel. Nothing on the 20 ms path is shared between threads.
+//! that owns its room and the sockets of its legs, ticks the room every 20 ms, writes the
+//! recording tracks when asked, and stops on command. Nothing on the 20 ms path is shared
+//! between threads except the metrics' atomic counters.
 
 use std::collections::HashMap;
+use std::fs::File;
+use std::io::{BufWriter, Write};
 use std::net::{IpAddr, SocketAddr, UdpSocket as StdUdpSocket};
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use denwa_media::{Channel, Event, LegConfig, LegId, Room, TICK};
+use anyhow::Context;
+use denwa_media::{Channel, Event, INTERNAL_RATE, LegConfig, LegId, Room, TICK, WavWriter};
 use denwa_sip::CallHandle;
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
 use tokio::net::UdpSocket;
 use tokio::sync::{mpsc, oneshot};
 
 /// What the media side tells the SIP edge.
 #[derive(Debug)]
 pub(crate) enum MediaNotice {
-    /// The call's media stopped (inactivity or RTCP BYE): hang up.
+    /// The call's media stopped (a leg's inactivity or RTCP BYE): hang up every leg.
     Ended { call: CallHandle, reason: String },
 }
 
@@ -80,12 +89,83 @@ impl PortPool {
     }
 }
 
-/// One call's media, to start on a media thread.
+/// One leg of a call's room: its sockets and what the SDP negotiated.
+#[derive(Debug)]
+pub(crate) struct StartLeg {
+    /// The SIP dialog of this leg (for logs; the room itself is keyed by `StartMedia::call`).
+    pub(crate) dialog: CallHandle,
+    pub(crate) sockets: RtpPair,
+    pub(crate) config: LegConfig,
+}
+
+/// One call's media, to start on a media thread: a room with its legs (one for the echo
+/// test, two for a bridged call).
 #[derive(Debug)]
 pub(crate) struct StartMedia {
+    /// The room's key: the inbound dialog of the call.
     pub(crate) call: CallHandle,
-    pub(crate) sockets: RtpPair,
-    pub(crate) leg: LegConfig,
+    pub(crate) legs: Vec<StartLeg>,
+    /// Write one WAV track per leg plus a mixed track into this directory.
+    pub(crate) record: Option<PathBuf>,
+}
+
+/// Counters of the media threads, on `/metrics`.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct MediaMetrics {
+    ticks: Counter,
+    late: Family<LateLabels, Counter>,
+    received: Counter,
+    sent: Counter,
+    lost: Counter,
+    legs: Gauge,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct LateLabels {
+    over: &'static str,
+}
+
+/// Tick lateness thresholds counted on `/metrics` (a tick is late when the room's work
+/// for it finished this long after its scheduled instant).
+const LATE_OVER: [(Duration, &str); 4] = [
+    (Duration::from_millis(1), "1ms"),
+    (Duration::from_millis(2), "2ms"),
+    (Duration::from_millis(5), "5ms"),
+    (Duration::from_millis(20), "20ms"),
+];
+
+impl MediaMetrics {
+    /// Fresh counters, registered with the server's metrics.
+    pub(crate) fn register(metrics: &denwa_api::metrics::Metrics) -> MediaMetrics {
+        let m = MediaMetrics::default();
+        metrics.register(
+            "media_ticks",
+            "20 ms media ticks run (one per room per tick)",
+            m.ticks.clone(),
+        );
+        metrics.register(
+            "media_ticks_late",
+            "Media ticks that finished later than `over` after their scheduled instant",
+            m.late.clone(),
+        );
+        metrics.register(
+            "media_rtp_received",
+            "RTP packets received from legs",
+            m.received.clone(),
+        );
+        metrics.register("media_rtp_sent", "RTP packets sent to legs", m.sent.clone());
+        metrics.register(
+            "media_rtp_lost",
+            "RTP packets lost on the way to us (sequence gaps, RFC 3550 A.3)",
+            m.lost.clone(),
+        );
+        metrics.register("media_legs", "Media legs running now", m.legs.clone());
+        for (_, over) in LATE_OVER {
+            // Present from the start, so a scrape before the first late tick reads 0.
+            let _ = m.late.get_or_create(&LateLabels { over });
+        }
+        m
+    }
 }
 
 enum Command {
@@ -106,6 +186,7 @@ impl MediaRuntime {
     pub(crate) fn start(
         threads: usize,
         notices: mpsc::UnboundedSender<MediaNotice>,
+        metrics: MediaMetrics,
     ) -> anyhow::Result<MediaRuntime> {
         let mut shards = Vec::new();
         let mut handles = Vec::new();
@@ -115,11 +196,12 @@ impl MediaRuntime {
                 .enable_all()
                 .build()?;
             let notices = notices.clone();
+            let metrics = metrics.clone();
             let handle = std::thread::Builder::new()
                 .name(format!("denwa-media-{i}"))
                 .spawn(move || {
                     let local = tokio::task::LocalSet::new();
-                    local.block_on(&runtime, shard(rx, notices));
+                    local.block_on(&runtime, shard(rx, notices, metrics));
                 })?;
             shards.push(tx);
             handles.push(handle);
@@ -159,6 +241,7 @@ impl MediaRuntime {
 async fn shard(
     mut commands: mpsc::UnboundedReceiver<Command>,
     notices: mpsc::UnboundedSender<MediaNotice>,
+    metrics: MediaMetrics,
 ) {
     let mut running: HashMap<CallHandle, oneshot::Sender<()>> = HashMap::new();
     while let Some(cmd) = commands.recv().await {
@@ -167,7 +250,12 @@ async fn shard(
             Command::Start(start) => {
                 let (stop_tx, stop_rx) = oneshot::channel();
                 running.insert(start.call, stop_tx);
-                tokio::task::spawn_local(run_call(*start, stop_rx, notices.clone()));
+                tokio::task::spawn_local(run_call(
+                    *start,
+                    stop_rx,
+                    notices.clone(),
+                    metrics.clone(),
+                ));
             }
             Command::Stop(call) => {
                 if let Some(stop) = running.remove(&call) {
@@ -194,95 +282,265 @@ fn ntp_now() -> u64 {
     (secs << 32) | frac
 }
 
+/// A leg as the call task runs it.
+struct RunningLeg {
+    id: LegId,
+    dialog: CallHandle,
+    rtp: UdpSocket,
+    rtcp: UdpSocket,
+    /// Counters already added to the metrics (received, sent, lost).
+    reported: (u64, u64, u64),
+}
+
+/// A datagram that arrived on one of the call's sockets.
+struct Arrival {
+    leg: usize,
+    channel: Channel,
+    len: usize,
+    from: SocketAddr,
+}
+
+/// Waits for the next datagram on any socket of the call (at most ten legs, two sockets
+/// each: polling them all on a wake-up is cheaper than a task per socket).
+fn poll_arrival(
+    cx: &mut std::task::Context<'_>,
+    legs: &[RunningLeg],
+    buf: &mut [u8],
+) -> std::task::Poll<Arrival> {
+    use std::task::Poll;
+    for (i, leg) in legs.iter().enumerate() {
+        for (channel, socket) in [(Channel::Rtp, &leg.rtp), (Channel::Rtcp, &leg.rtcp)] {
+            let mut rb = tokio::io::ReadBuf::new(buf);
+            // An error (ICMP port unreachable on Linux, say) is per datagram: go on.
+            while let Poll::Ready(r) = socket.poll_recv_from(cx, &mut rb) {
+                if let Ok(from) = r {
+                    return Poll::Ready(Arrival {
+                        leg: i,
+                        channel,
+                        len: rb.filled().len(),
+                        from,
+                    });
+                }
+                rb.clear();
+            }
+        }
+    }
+    Poll::Pending
+}
+
 /// One call: owns its room and sockets until stopped or its media times out.
 async fn run_call(
     start: StartMedia,
     mut stop: oneshot::Receiver<()>,
     notices: mpsc::UnboundedSender<MediaNotice>,
+    metrics: MediaMetrics,
 ) {
     let call = start.call;
-    let port = start.sockets.port;
-    let (rtp, rtcp) = match (
-        UdpSocket::from_std(start.sockets.rtp),
-        UdpSocket::from_std(start.sockets.rtcp),
-    ) {
-        (Ok(a), Ok(b)) => (a, b),
-        (Err(e), _) | (_, Err(e)) => {
-            let _ = notices.send(MediaNotice::Ended {
-                call,
-                reason: format!("media sockets: {e}"),
-            });
-            return;
-        }
+    let ended = |reason: String| {
+        let _ = notices.send(MediaNotice::Ended { call, reason });
     };
     let now = Instant::now();
     let mut room = Room::new(now);
     room.set_ntp_anchor(now, ntp_now());
-    let leg = match room.add_leg(now, start.leg) {
-        Ok(l) => l,
-        Err(e) => {
-            let _ = notices.send(MediaNotice::Ended {
-                call,
-                reason: format!("media leg: {e}"),
-            });
-            return;
-        }
-    };
-    tracing::debug!(call = call.0, port, "media started");
+    let mut legs = Vec::with_capacity(start.legs.len());
+    for leg in start.legs {
+        let port = leg.sockets.port;
+        let (rtp, rtcp) = match (
+            UdpSocket::from_std(leg.sockets.rtp),
+            UdpSocket::from_std(leg.sockets.rtcp),
+        ) {
+            (Ok(a), Ok(b)) => (a, b),
+            (Err(e), _) | (_, Err(e)) => return ended(format!("media sockets: {e}")),
+        };
+        let id = match room.add_leg(now, leg.config) {
+            Ok(l) => l,
+            Err(e) => return ended(format!("media leg: {e}")),
+        };
+        tracing::debug!(
+            call = call.0,
+            dialog = leg.dialog.0,
+            port,
+            "media leg started"
+        );
+        legs.push(RunningLeg {
+            id,
+            dialog: leg.dialog,
+            rtp,
+            rtcp,
+            reported: (0, 0, 0),
+        });
+    }
+    metrics.legs.inc_by(legs.len() as i64);
+    let mut recorder = start
+        .record
+        .and_then(|dir| match Recorder::create(&dir, &legs) {
+            Ok(r) => {
+                tracing::info!(call = call.0, dir = %dir.display(), "recording");
+                Some(r)
+            }
+            Err(e) => {
+                // The call goes on unrecorded rather than failing; the log says why.
+                tracing::error!(call = call.0, dir = %dir.display(), error = %e, "cannot record");
+                None
+            }
+        });
     let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + TICK, TICK);
     // Behind schedule (a loaded machine): tick once per missed period so the room keeps
     // pace with the senders (denwa-media's `tick` contract).
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
-    let mut rtp_buf = vec![0u8; 2048];
-    let mut rtcp_buf = vec![0u8; 2048];
+    let mut buf = vec![0u8; 2048];
     let mut out = vec![0u8; 2048];
-    let ended = loop {
+    let mut tick_count: u32 = 0;
+    let reason = loop {
         tokio::select! {
             _ = &mut stop => break None,
-            r = rtp.recv_from(&mut rtp_buf) => {
-                if let Ok((n, from)) = r {
-                    // Malformed or foreign packets are counted by the room and dropped.
-                    let _ = room.handle_rtp(Instant::now(), leg, from, &rtp_buf[..n]);
+            a = std::future::poll_fn(|cx| poll_arrival(cx, &legs, &mut buf)) => {
+                let leg = legs[a.leg].id;
+                let data = &buf[..a.len];
+                // Malformed or foreign packets are counted by the room and dropped.
+                let _ = match a.channel {
+                    Channel::Rtp => room.handle_rtp(Instant::now(), leg, a.from, data),
+                    Channel::Rtcp => room.handle_rtcp(Instant::now(), leg, a.from, data),
+                };
+            }
+            at = ticks.tick() => {
+                let at = at.into_std();
+                room.tick(at);
+                if let Some(rec) = recorder.as_mut()
+                    && let Err(e) = rec.write(&room)
+                {
+                    tracing::error!(call = call.0, error = %e, "recording stopped");
+                    recorder = None;
+                }
+                let late = Instant::now().saturating_duration_since(at);
+                metrics.ticks.inc();
+                for (limit, over) in LATE_OVER {
+                    if late > limit {
+                        metrics.late.get_or_create(&LateLabels { over }).inc();
+                    }
+                }
+                tick_count = tick_count.wrapping_add(1);
+                if tick_count.is_multiple_of(50) {
+                    report_counts(&room, &mut legs, &metrics);
                 }
             }
-            r = rtcp.recv_from(&mut rtcp_buf) => {
-                if let Ok((n, from)) = r {
-                    let _ = room.handle_rtcp(Instant::now(), leg, from, &rtcp_buf[..n]);
-                }
-            }
-            at = ticks.tick() => room.tick(at.into_std()),
         }
-        while let Some(t) = room.poll_transmit(&mut out) {
-            let Some(to) = t.destination else { continue };
-            let socket = match t.channel {
-                Channel::Rtp => &rtp,
-                Channel::Rtcp => &rtcp,
-            };
-            // Media is not retransmitted: a full socket buffer drops the packet.
-            let _ = socket.try_send_to(&out[..t.len], to);
-        }
-        if let Some(reason) = drain_events(&mut room, call, leg) {
+        send_all(&mut room, &legs, &mut out);
+        if let Some(reason) = drain_events(&mut room, call) {
             break Some(reason);
         }
     };
-    if let Ok(stats) = room.leg_stats(leg) {
-        tracing::info!(
-            call = call.0,
-            received = stats.packets_received,
-            lost = stats.packets_lost,
-            jitter_ms = stats.jitter.as_secs_f64() * 1000.0,
-            sent = stats.packets_sent,
-            rejected = stats.rejected,
-            "media ended"
-        );
+    report_counts(&room, &mut legs, &metrics);
+    metrics.legs.dec_by(legs.len() as i64);
+    if let Some(rec) = recorder
+        && let Err(e) = rec.finish()
+    {
+        tracing::error!(call = call.0, error = %e, "finishing the recording");
     }
-    if let Some(reason) = ended {
-        let _ = notices.send(MediaNotice::Ended { call, reason });
+    for leg in &legs {
+        if let Ok(stats) = room.leg_stats(leg.id) {
+            tracing::info!(
+                call = call.0,
+                dialog = leg.dialog.0,
+                received = stats.packets_received,
+                lost = stats.packets_lost,
+                jitter_ms = stats.jitter.as_secs_f64() * 1000.0,
+                sent = stats.packets_sent,
+                rejected = stats.rejected,
+                "media ended"
+            );
+        }
+    }
+    if let Some(reason) = reason {
+        ended(reason);
+    }
+}
+
+/// Sends what the room queued, each datagram on its leg's socket.
+fn send_all(room: &mut Room, legs: &[RunningLeg], out: &mut [u8]) {
+    while let Some(t) = room.poll_transmit(out) {
+        let Some(to) = t.destination else { continue };
+        let Some(leg) = legs.iter().find(|l| l.id == t.leg) else {
+            continue;
+        };
+        let socket = match t.channel {
+            Channel::Rtp => &leg.rtp,
+            Channel::Rtcp => &leg.rtcp,
+        };
+        // Media is not retransmitted: a full socket buffer drops the packet.
+        let _ = socket.try_send_to(&out[..t.len], to);
+    }
+}
+
+/// Adds what the legs counted since the last report to the metrics.
+fn report_counts(room: &Room, legs: &mut [RunningLeg], metrics: &MediaMetrics) {
+    for leg in legs {
+        let Ok(s) = room.leg_stats(leg.id) else {
+            continue;
+        };
+        let now = (
+            s.packets_received,
+            u64::from(s.packets_sent),
+            u64::try_from(s.packets_lost).unwrap_or(0),
+        );
+        // Counters restart with a new far-end SSRC: count from there.
+        metrics
+            .received
+            .inc_by(now.0.saturating_sub(leg.reported.0));
+        metrics.sent.inc_by(now.1.saturating_sub(leg.reported.1));
+        metrics.lost.inc_by(now.2.saturating_sub(leg.reported.2));
+        leg.reported = now;
+    }
+}
+
+/// The call's recording: one WAV track per leg (in join order) and the mixed track,
+/// written every tick at the internal rate (SPEC RC-1; hold music never enters them).
+struct Recorder {
+    tracks: Vec<(LegId, WavWriter<BufWriter<File>>)>,
+    mixed: WavWriter<BufWriter<File>>,
+}
+
+impl Recorder {
+    fn create(dir: &Path, legs: &[RunningLeg]) -> anyhow::Result<Recorder> {
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+        let open = |name: String| -> anyhow::Result<WavWriter<BufWriter<File>>> {
+            let path = dir.join(name);
+            let file =
+                File::create(&path).with_context(|| format!("creating {}", path.display()))?;
+            Ok(WavWriter::new(BufWriter::new(file), INTERNAL_RATE)?)
+        };
+        let mut tracks = Vec::with_capacity(legs.len());
+        for (i, leg) in legs.iter().enumerate() {
+            tracks.push((leg.id, open(format!("leg-{}.wav", i + 1))?));
+        }
+        Ok(Recorder {
+            tracks,
+            mixed: open("mixed.wav".to_owned())?,
+        })
+    }
+
+    fn write(&mut self, room: &Room) -> anyhow::Result<()> {
+        let rec = room.recording();
+        self.mixed.write_samples(rec.mixed())?;
+        for (leg, frame) in rec.tracks() {
+            if let Some((_, w)) = self.tracks.iter_mut().find(|(l, _)| *l == leg) {
+                w.write_samples(frame)?;
+            }
+        }
+        Ok(())
+    }
+
+    fn finish(self) -> anyhow::Result<()> {
+        for (_, w) in self.tracks {
+            w.finish()?.flush()?;
+        }
+        self.mixed.finish()?.flush()?;
+        Ok(())
     }
 }
 
 /// Logs the room's events; returns a reason when the call must end.
-fn drain_events(room: &mut Room, call: CallHandle, leg: LegId) -> Option<String> {
+fn drain_events(room: &mut Room, call: CallHandle) -> Option<String> {
     let mut end = None;
     while let Some(e) = room.poll_event() {
         match e {
@@ -302,7 +560,7 @@ fn drain_events(room: &mut Room, call: CallHandle, leg: LegId) -> Option<String>
             Event::SsrcChanged { ssrc, .. } => {
                 tracing::debug!(call = call.0, ssrc, "far end changed SSRC");
             }
-            Event::MediaTimeout { leg: l, reason } if l == leg => {
+            Event::MediaTimeout { reason, .. } => {
                 let why = match reason {
                     denwa_media::InactivityReason::NoMedia { idle } => {
                         format!("no media for {} s", idle.as_secs())

@@ -13,6 +13,7 @@ mod routing;
 mod transport;
 
 use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -45,6 +46,10 @@ pub(crate) struct TelephonyConfig {
     pub(crate) digest_md5_only: bool,
     /// Cap on concurrent SIP server transactions (stateless 503 beyond).
     pub(crate) max_transactions: usize,
+    /// Media threads.
+    pub(crate) media_threads: usize,
+    /// Where bridged calls are recorded; `None`: not recorded.
+    pub(crate) recordings: Option<PathBuf>,
 }
 
 /// Parses `20000-20999` into an inclusive range with at least one even/odd pair.
@@ -80,6 +85,7 @@ impl Telephony {
     pub(crate) async fn start(
         cfg: TelephonyConfig,
         store: Arc<dyn Store>,
+        metrics: &denwa_api::metrics::Metrics,
         stop: watch::Receiver<bool>,
     ) -> anyhow::Result<Option<Telephony>> {
         let io = match transport::SipIo::bind(cfg.sip).await {
@@ -93,7 +99,8 @@ impl Telephony {
         };
         let users = edge::load_sip_accounts(store.as_ref()).await?;
         let trunks = edge::trunk_registrations(store.as_ref()).await?;
-        let edge = edge::Edge::new(cfg, io, store, users, trunks)?;
+        let media_metrics = media::MediaMetrics::register(metrics);
+        let edge = edge::Edge::new(cfg, io, store, users, trunks, media_metrics)?;
         let task = tokio::spawn(edge.run(stop));
         Ok(Some(Telephony { task }))
     }

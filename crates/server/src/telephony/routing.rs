@@ -16,8 +16,13 @@ use tokio::sync::Mutex;
 pub(crate) enum Route {
     /// The channel's echo test number (SPEC: what admins use to check a trunk).
     Echo { channel: ChannelId },
-    /// One of the channel's numbers (DIDs).
-    Did { channel: ChannelId, number: String },
+    /// One of the channel's numbers (DIDs); `staff_sip` are the SIP usernames of the
+    /// channel's members (whose registered softphones ring).
+    Did {
+        channel: ChannelId,
+        number: String,
+        staff_sip: Vec<String>,
+    },
     /// Refuse with this status (403 unknown source, 404 unknown number, 500 store failure).
     Reject { status: u16, why: &'static str },
 }
@@ -52,10 +57,11 @@ struct ChannelInfo {
     echo_number: String,
     region: Option<Region>,
     numbers: HashSet<String>,
+    staff_sip: Vec<String>,
 }
 
 /// What routing needs from the store: each trunk's allowed sources and channel, each
-/// channel's echo number, region and numbers.
+/// channel's echo number, region, numbers and its members' SIP usernames.
 struct Snapshot {
     trunks: Vec<(Vec<SourceRule>, ChannelId)>,
     channels: HashMap<ChannelId, ChannelInfo>,
@@ -93,12 +99,19 @@ impl Router {
         }
         let mut channels = HashMap::new();
         for ch in self.store.channels().await? {
+            let mut staff_sip = Vec::new();
+            for member in self.store.members(ch.id).await? {
+                if let Some(account) = self.store.sip_account_of(member.staff.id).await? {
+                    staff_sip.push(account.username);
+                }
+            }
             channels.insert(
                 ch.id,
                 ChannelInfo {
                     echo_number: ch.echo_number,
                     region: ch.region.parse().ok(),
                     numbers: ch.phone_numbers.into_iter().collect(),
+                    staff_sip,
                 },
             );
         }
@@ -159,6 +172,7 @@ fn decide(snap: &Snapshot, source: IpAddr, request_uri: &str) -> Route {
             return Route::Did {
                 channel,
                 number: number.as_str().to_owned(),
+                staff_sip: ch.staff_sip.clone(),
             };
         }
     }
@@ -180,6 +194,7 @@ mod tests {
                 echo_number: "9196".into(),
                 region: Some(Region::JP),
                 numbers: ["+815012345678".to_owned()].into_iter().collect(),
+                staff_sip: vec!["sato".into()],
             },
         );
         channels.insert(
@@ -188,6 +203,7 @@ mod tests {
                 echo_number: "1234".into(),
                 region: Some(Region::JP),
                 numbers: ["+81312345678".to_owned()].into_iter().collect(),
+                staff_sip: Vec::new(),
             },
         );
         Snapshot {
@@ -209,7 +225,8 @@ mod tests {
             decide(&s, local, "sip:050-1234-5678@x"),
             Route::Did {
                 channel: 1,
-                number: "+815012345678".into()
+                number: "+815012345678".into(),
+                staff_sip: vec!["sato".into()],
             }
         );
         // Another channel's number or echo number is not reachable through this trunk.
