@@ -27,6 +27,7 @@ use crate::message::{Headers, Message, Method, Request, Response, SipHeaders};
 use crate::rate_limit::{RateLimitConfig, RateLimiter, Verdict};
 use crate::registrar::{Binding, RegisterOutcome, Registrar, RegistrarConfig};
 use crate::sdp::{self, AudioConfig, NegotiatedAudio, SessionDescription};
+use crate::timer::TimerQueue;
 use crate::transaction::{ClientTx, ServerTx, Timers, Transport, TxAction, TxKey, to_tag_of};
 
 /// Methods we implement, for `Allow` (RFC 3261 §20.5).
@@ -404,6 +405,21 @@ struct Call {
     reinvite_retry: Option<(Instant, Reinvite)>,
 }
 
+impl Call {
+    /// The earliest of the session timer's refresh or expiry and the glare retry.
+    fn deadline(&self) -> Option<Instant> {
+        let st = self.session_timer.as_ref();
+        [
+            st.and_then(|s| s.refresh_at),
+            st.and_then(|s| s.expire_at),
+            self.reinvite_retry.as_ref().map(|(at, _)| *at),
+        ]
+        .into_iter()
+        .flatten()
+        .min()
+    }
+}
+
 #[derive(Debug)]
 struct Reinvite {
     seq: u32,
@@ -430,7 +446,32 @@ struct Registration {
     expires: u32,
 }
 
+impl Registration {
+    /// The next refresh (or retry); none while a REGISTER is in flight.
+    fn deadline(&self) -> Option<Instant> {
+        self.refresh_at.filter(|_| self.tx.is_none())
+    }
+}
+
+/// Who owns a deadline in the endpoint's [`TimerQueue`].
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+enum TimerKey {
+    /// A transaction's earliest RFC 3261 §17 timer.
+    Tx(TxKey),
+    /// A call's session-timer refresh or expiry (RFC 4028) or glare retry (§14.1).
+    Call(CallHandle),
+    /// A registration's refresh (or retry after failure).
+    Registration(RegistrationHandle),
+    /// The registrar's next binding expiry or nonce sweep.
+    Registrar,
+}
+
 /// The Sans-IO SIP endpoint. See the module docs for the run loop.
+///
+/// Cost: every deadline lives in one heap ([`TimerQueue`]), so
+/// [`Endpoint::poll_timeout`] is O(1) and [`Endpoint::handle_timeout`] touches
+/// only what is due, O(log n) each; a message costs hash lookups of its own
+/// transaction and dialog. Nothing scans all transactions or calls.
 #[derive(Debug)]
 pub struct Endpoint {
     cfg: Config,
@@ -442,8 +483,11 @@ pub struct Endpoint {
     dialogs: HashMap<(String, String), CallHandle>,
     registrations: HashMap<RegistrationHandle, Registration>,
     registrar: Option<Registrar>,
+    /// Latest REGISTER the registrar handled: its nonces are swept 2·lifetime later.
+    registrar_used_at: Option<Instant>,
     limiter: RateLimiter,
     queue: VecDeque<Output>,
+    timers: TimerQueue<TimerKey>,
     next_id: u64,
 }
 
@@ -469,8 +513,10 @@ impl Endpoint {
             dialogs: HashMap::new(),
             registrations: HashMap::new(),
             registrar,
+            registrar_used_at: None,
             limiter,
             queue: VecDeque::new(),
+            timers: TimerQueue::new(),
             next_id: 1,
         }
     }
@@ -506,48 +552,46 @@ impl Endpoint {
 
     /// Fires due timers. Call when the instant of the last
     /// [`Output::Timeout`] has come (calling early or late is harmless).
+    ///
+    /// Only owners whose deadline is at or before `now` are touched, earliest
+    /// first. A timer armed while this runs (e.g. a zero-length TCP linger
+    /// timer) fires on the next call, which [`Endpoint::poll_timeout`]
+    /// announces at once.
     pub fn handle_timeout(&mut self, now: Instant) {
         self.last_now = self.last_now.max(now);
-        let due: Vec<TxKey> = self
-            .client_txs
-            .iter()
-            .filter(|(_, (tx, _))| tx.deadline().is_some_and(|d| d <= now))
-            .map(|(k, _)| k.clone())
-            .collect();
-        for key in due {
-            let Some((tx, owner)) = self.client_txs.get_mut(&key) else {
-                continue;
-            };
-            let owner = *owner;
-            let (peer, transport) = (tx.peer, tx.transport);
-            let actions = tx.on_timeout(now);
-            self.client_actions(now, owner, peer, transport, actions);
-        }
-        let due: Vec<TxKey> = self
-            .server_txs
-            .iter()
-            .filter(|(_, (tx, _))| tx.deadline().is_some_and(|d| d <= now))
-            .map(|(k, _)| k.clone())
-            .collect();
-        for key in due {
-            let Some((tx, owner)) = self.server_txs.get_mut(&key) else {
-                continue;
-            };
-            let owner = *owner;
-            let (peer, transport) = (tx.peer, tx.transport);
-            let actions = tx.on_timeout(now);
-            self.server_actions(now, owner, peer, transport, actions);
-        }
-        self.glare_retries(now);
-        self.session_timers(now);
-        self.registration_timers(now);
-        if let Some(reg) = &mut self.registrar {
-            for (aor, contact) in reg.expire(now) {
-                self.queue
-                    .push_back(Output::Event(Event::BindingExpired { aor, contact }));
+        let mark = self.timers.mark();
+        while let Some(key) = self.timers.pop_due(now, mark) {
+            match key {
+                TimerKey::Tx(key) if key.server => {
+                    if let Some((tx, owner)) = self.server_txs.get_mut(&key) {
+                        let owner = *owner;
+                        let (peer, transport) = (tx.peer, tx.transport);
+                        let actions = tx.on_timeout(now);
+                        self.server_actions(now, owner, peer, transport, actions);
+                    }
+                    self.sync_server_tx(&key);
+                }
+                TimerKey::Tx(key) => {
+                    if let Some((tx, owner)) = self.client_txs.get_mut(&key) {
+                        let owner = *owner;
+                        let (peer, transport) = (tx.peer, tx.transport);
+                        let actions = tx.on_timeout(now);
+                        self.client_actions(now, owner, peer, transport, actions);
+                    }
+                    self.sync_client_tx(&key);
+                }
+                TimerKey::Call(call) => {
+                    self.glare_retry(now, call);
+                    self.session_timer_due(now, call);
+                    self.sync_call_timer(call);
+                }
+                TimerKey::Registration(h) => {
+                    self.registration_due(now, h);
+                    self.sync_registration_timer(h);
+                }
+                TimerKey::Registrar => self.registrar_due(now),
             }
         }
-        self.gc();
     }
 
     /// Next output. Call after every `handle_*` and command until it returns
@@ -563,33 +607,10 @@ impl Endpoint {
         Output::Timeout(self.poll_timeout().unwrap_or(fallback))
     }
 
-    /// The earliest pending timer, if any.
+    /// The earliest pending timer, if any. O(1).
     #[must_use]
     pub fn poll_timeout(&self) -> Option<Instant> {
-        let tx = self.client_txs.values().filter_map(|(t, _)| t.deadline());
-        let stx = self.server_txs.values().filter_map(|(t, _)| t.deadline());
-        let calls = self.calls.values().filter_map(|c| {
-            let st = c.session_timer.as_ref();
-            [
-                st.and_then(|s| s.refresh_at),
-                st.and_then(|s| s.expire_at),
-                c.reinvite_retry.as_ref().map(|(at, _)| *at),
-            ]
-            .into_iter()
-            .flatten()
-            .min()
-        });
-        let regs = self
-            .registrations
-            .values()
-            .filter(|r| r.tx.is_none())
-            .filter_map(|r| r.refresh_at);
-        let registrar = self.registrar.as_ref().and_then(Registrar::deadline);
-        tx.chain(stx)
-            .chain(calls)
-            .chain(regs)
-            .chain(registrar)
-            .min()
+        self.timers.next()
     }
 
     /// Registrar bindings of an AOR (empty without a registrar).
@@ -952,6 +973,7 @@ impl Endpoint {
             let (peer, tp) = (tx.peer, tx.transport);
             let actions = tx.on_request(now, req);
             self.server_actions(now, owner, peer, tp, actions);
+            self.sync_server_tx(&key);
             return;
         }
         if req.method == Method::Ack {
@@ -1202,6 +1224,8 @@ impl Endpoint {
             return;
         };
         let (resp, outcome) = reg.handle(now, &req, from, transport, nonce, &tag);
+        self.registrar_used_at = Some(now);
+        self.sync_registrar_timer(now);
         self.new_server_tx_respond(now, key, req, from, transport, None, &resp);
         if let RegisterOutcome::Updated { aor, bindings } = outcome {
             self.queue
@@ -1410,6 +1434,10 @@ impl Endpoint {
         if let Some((tx, _)) = self.server_txs.get_mut(&tx_key) {
             tx.on_2xx_ack();
         }
+        self.sync_server_tx(&tx_key);
+        let Some(c) = self.calls.get_mut(&call) else {
+            return;
+        };
         let mut audio = None;
         if !req.body.is_empty()
             && let (Ok(answer), Some(local)) =
@@ -1445,7 +1473,7 @@ impl Endpoint {
         let (peer, transport) = (tx.peer, tx.transport);
         let actions = tx.on_response(now, resp);
         self.client_actions(now, owner, peer, transport, actions);
-        self.gc();
+        self.sync_client_tx(&key);
     }
 
     fn client_actions(
@@ -1523,7 +1551,10 @@ impl Endpoint {
             }
             Owner::Cancel => {}
             Owner::CallReinvite(call) => self.on_reinvite_response(now, call, resp),
-            Owner::Registration(h) => self.on_register_response(now, h, resp),
+            Owner::Registration(h) => {
+                self.on_register_response(now, h, resp);
+                self.sync_registration_timer(h);
+            }
         }
     }
 
@@ -1617,6 +1648,7 @@ impl Endpoint {
             if let Some(c) = self.calls.get_mut(&call) {
                 c.reinvite_retry = Some((now + Duration::from_millis(ms), re));
             }
+            self.sync_call_timer(call);
             return;
         }
         let Some(c) = self.calls.get_mut(&call) else {
@@ -1964,87 +1996,39 @@ impl Endpoint {
             st.expire_at = Some(now + interval - margin);
             st.refresh_at = None;
         }
+        self.sync_call_timer(call);
     }
 
-    /// Re-sends re-INVITEs refused with 491 once their wait is over.
-    fn glare_retries(&mut self, now: Instant) {
-        let due: Vec<CallHandle> = self
-            .calls
-            .iter()
-            .filter(|(_, c)| c.reinvite_retry.as_ref().is_some_and(|(at, _)| *at <= now))
-            .map(|(h, _)| *h)
-            .collect();
-        for call in due {
-            let Some(c) = self.calls.get_mut(&call) else {
-                continue;
-            };
-            let Some((_, re)) = c.reinvite_retry.take() else {
-                continue;
-            };
-            if c.state == CallState::Confirmed && c.reinvite.is_none() && c.pending_ack.is_none() {
-                self.send_reinvite(now, call, re.audio, re.offer, re.refresh, re.attempt + 1);
-            } else if !re.refresh {
-                self.queue
-                    .push_back(Output::Event(Event::SessionUpdateFailed {
-                        call,
-                        status: 491,
-                    }));
-            }
+    /// Re-sends a re-INVITE refused with 491 once its wait is over.
+    fn glare_retry(&mut self, now: Instant, call: CallHandle) {
+        let Some(c) = self.calls.get_mut(&call) else {
+            return;
+        };
+        let Some((_, re)) = c.reinvite_retry.take_if(|(at, _)| *at <= now) else {
+            return;
+        };
+        if c.state == CallState::Confirmed && c.reinvite.is_none() && c.pending_ack.is_none() {
+            self.send_reinvite(now, call, re.audio, re.offer, re.refresh, re.attempt + 1);
+        } else if !re.refresh {
+            self.queue
+                .push_back(Output::Event(Event::SessionUpdateFailed {
+                    call,
+                    status: 491,
+                }));
         }
     }
 
-    fn session_timers(&mut self, now: Instant) {
-        let mut refresh = Vec::new();
-        let mut expire = Vec::new();
-        for (h, c) in &self.calls {
-            if let Some(st) = &c.session_timer {
-                if st.refresh_at.is_some_and(|t| t <= now) {
-                    refresh.push(*h);
-                }
-                if st.expire_at.is_some_and(|t| t <= now) {
-                    expire.push(*h);
-                }
-            }
+    /// RFC 4028: refreshes the session or ends it when its timer is due.
+    fn session_timer_due(&mut self, now: Instant, call: CallHandle) {
+        let Some(st) = self.calls.get(&call).and_then(|c| c.session_timer.as_ref()) else {
+            return;
+        };
+        let refresh = st.refresh_at.is_some_and(|t| t <= now);
+        let expire = st.expire_at.is_some_and(|t| t <= now);
+        if refresh {
+            self.refresh_session(now, call);
         }
-        for call in refresh {
-            // RFC 4028 §7.4/§9: refresh with UPDATE carrying no SDP (RFC 3311).
-            let Some(c) = self.calls.get_mut(&call) else {
-                continue;
-            };
-            if !c.peer_allows_update {
-                // The peer did not list UPDATE: refresh with a re-INVITE
-                // carrying the unchanged session (RFC 4028 §7.4, RFC 3264 §8).
-                let (Some(audio), Some(sd)) = (c.local_audio.clone(), c.local_sdp.clone()) else {
-                    continue;
-                };
-                if c.reinvite.is_some() || c.reinvite_retry.is_some() {
-                    continue;
-                }
-                if let Some(st) = c.session_timer.as_mut() {
-                    st.refresh_at = None;
-                }
-                self.send_reinvite(now, call, audio, sd, true, 0);
-                continue;
-            }
-            c.dialog.local_seq += 1;
-            let dialog = c.dialog.clone();
-            let (peer, tp) = (c.peer, c.transport);
-            let interval = c
-                .session_timer
-                .as_ref()
-                .map_or(self.cfg.session_expires, |s| s.interval);
-            // RFC 4028 §7.4: `uac` names the sender of this request, the refresher.
-            let refresher = "uac";
-            let mut req = self.dialog_request(&dialog, Method::Update, tp);
-            req.headers.push(
-                "Session-Expires",
-                format!("{interval};refresher={refresher}"),
-            );
-            req.headers.push("Supported", SUPPORTED);
-            self.start_client(now, req, peer, tp, Owner::CallRequest(call));
-            self.start_session_timer(now, call);
-        }
-        for call in expire {
+        if expire {
             self.send_bye(now, call);
             self.remove_call(call);
             self.queue.push_back(Output::Event(Event::CallEnded {
@@ -2054,17 +2038,51 @@ impl Endpoint {
         }
     }
 
-    fn registration_timers(&mut self, now: Instant) {
-        let due: Vec<RegistrationHandle> = self
-            .registrations
-            .iter()
-            .filter(|(_, r)| r.tx.is_none() && r.refresh_at.is_some_and(|t| t <= now))
-            .map(|(h, _)| *h)
-            .collect();
-        for h in due {
-            if let Some(r) = self.registrations.get_mut(&h) {
-                r.refresh_at = None;
+    fn refresh_session(&mut self, now: Instant, call: CallHandle) {
+        // RFC 4028 §7.4/§9: refresh with UPDATE carrying no SDP (RFC 3311).
+        let Some(c) = self.calls.get_mut(&call) else {
+            return;
+        };
+        if !c.peer_allows_update {
+            // The peer did not list UPDATE: refresh with a re-INVITE
+            // carrying the unchanged session (RFC 4028 §7.4, RFC 3264 §8).
+            let (Some(audio), Some(sd)) = (c.local_audio.clone(), c.local_sdp.clone()) else {
+                return;
+            };
+            if c.reinvite.is_some() || c.reinvite_retry.is_some() {
+                return;
             }
+            if let Some(st) = c.session_timer.as_mut() {
+                st.refresh_at = None;
+            }
+            self.send_reinvite(now, call, audio, sd, true, 0);
+            return;
+        }
+        c.dialog.local_seq += 1;
+        let dialog = c.dialog.clone();
+        let (peer, tp) = (c.peer, c.transport);
+        let interval = c
+            .session_timer
+            .as_ref()
+            .map_or(self.cfg.session_expires, |s| s.interval);
+        // RFC 4028 §7.4: `uac` names the sender of this request, the refresher.
+        let refresher = "uac";
+        let mut req = self.dialog_request(&dialog, Method::Update, tp);
+        req.headers.push(
+            "Session-Expires",
+            format!("{interval};refresher={refresher}"),
+        );
+        req.headers.push("Supported", SUPPORTED);
+        self.start_client(now, req, peer, tp, Owner::CallRequest(call));
+        self.start_session_timer(now, call);
+    }
+
+    fn registration_due(&mut self, now: Instant, h: RegistrationHandle) {
+        let Some(r) = self.registrations.get_mut(&h) else {
+            return;
+        };
+        if r.tx.is_none() && r.refresh_at.is_some_and(|t| t <= now) {
+            r.refresh_at = None;
             self.send_register(now, h, None);
         }
     }
@@ -2202,6 +2220,7 @@ impl Endpoint {
     ) {
         let key = Self::key_for(&req, false);
         let (tx, bytes) = ClientTx::start(now, req, peer, transport, self.cfg.timers);
+        self.timers.set(&TimerKey::Tx(key.clone()), tx.deadline());
         self.client_txs.insert(key, (tx, owner));
         self.send_raw(peer, transport, bytes);
     }
@@ -2227,8 +2246,9 @@ impl Endpoint {
     ) {
         let mut tx = ServerTx::new(req, from, transport, self.cfg.timers);
         let actions = tx.respond(now, resp);
-        self.server_txs.insert(key, (tx, owner));
+        self.server_txs.insert(key.clone(), (tx, owner));
         self.server_actions(now, owner, from, transport, actions);
+        self.sync_server_tx(&key);
     }
 
     fn local_response(&mut self, req: &Request, status: u16) -> Response {
@@ -2382,6 +2402,7 @@ impl Endpoint {
         let (peer, tp) = (tx.peer, tx.transport);
         let actions = tx.respond(now, resp);
         self.server_actions(now, owner, peer, tp, actions);
+        self.sync_server_tx(&key);
     }
 
     fn send_cancel(&mut self, now: Instant, call: CallHandle) {
@@ -2493,18 +2514,104 @@ impl Endpoint {
         let key = Self::key_for(&req, false);
         reg.tx = Some(key);
         self.start_client(now, req, peer, tp, Owner::Registration(h));
+        self.sync_registration_timer(h);
     }
 
     fn remove_call(&mut self, call: CallHandle) {
         if let Some(c) = self.calls.remove(&call) {
             self.dialogs.remove(&(c.dialog.call_id, c.dialog.local_tag));
         }
+        self.timers.set(&TimerKey::Call(call), None);
     }
 
-    /// Drops terminated transactions.
-    fn gc(&mut self) {
-        self.client_txs.retain(|_, (tx, _)| !tx.is_terminated());
-        self.server_txs.retain(|_, (tx, _)| !tx.is_terminated());
+    // ----- timer queue bookkeeping: call after any change to an owner's deadline --
+
+    /// Re-arms a client transaction's timer, or drops the transaction once terminated.
+    fn sync_client_tx(&mut self, key: &TxKey) {
+        let deadline = match self.client_txs.get(key) {
+            Some((tx, _)) if tx.is_terminated() => {
+                self.client_txs.remove(key);
+                None
+            }
+            Some((tx, _)) => tx.deadline(),
+            None => None,
+        };
+        self.timers.set(&TimerKey::Tx(key.clone()), deadline);
+    }
+
+    /// Re-arms a server transaction's timer, or drops the transaction once terminated.
+    fn sync_server_tx(&mut self, key: &TxKey) {
+        let deadline = match self.server_txs.get(key) {
+            Some((tx, _)) if tx.is_terminated() => {
+                self.server_txs.remove(key);
+                None
+            }
+            Some((tx, _)) => tx.deadline(),
+            None => None,
+        };
+        self.timers.set(&TimerKey::Tx(key.clone()), deadline);
+    }
+
+    fn sync_call_timer(&mut self, call: CallHandle) {
+        let deadline = self.calls.get(&call).and_then(Call::deadline);
+        self.timers.set(&TimerKey::Call(call), deadline);
+    }
+
+    fn sync_registration_timer(&mut self, h: RegistrationHandle) {
+        let deadline = self.registrations.get(&h).and_then(Registration::deadline);
+        self.timers.set(&TimerKey::Registration(h), deadline);
+    }
+
+    /// Test check: the queue holds exactly each owner's own deadline, and no
+    /// terminated transaction is kept.
+    #[cfg(test)]
+    fn assert_timers_consistent(&self) {
+        let mut armed = 0;
+        let mut check = |key: TimerKey, deadline: Option<Instant>| {
+            assert_eq!(self.timers.deadline(&key), deadline, "{key:?}");
+            armed += usize::from(deadline.is_some());
+        };
+        for (k, (tx, _)) in &self.client_txs {
+            assert!(!tx.is_terminated(), "terminated {k:?} kept");
+            check(TimerKey::Tx(k.clone()), tx.deadline());
+        }
+        for (k, (tx, _)) in &self.server_txs {
+            assert!(!tx.is_terminated(), "terminated {k:?} kept");
+            check(TimerKey::Tx(k.clone()), tx.deadline());
+        }
+        for (h, c) in &self.calls {
+            check(TimerKey::Call(*h), c.deadline());
+        }
+        for (h, r) in &self.registrations {
+            check(TimerKey::Registration(*h), r.deadline());
+        }
+        let registrar = usize::from(self.timers.deadline(&TimerKey::Registrar).is_some());
+        assert_eq!(self.timers.len(), armed + registrar, "no orphan timers");
+    }
+
+    /// The registrar's next binding expiry, or the sweep of the nonces of the
+    /// latest REGISTER (they live at most 2·`nonce_lifetime`).
+    fn sync_registrar_timer(&mut self, now: Instant) {
+        let Some(reg) = &self.registrar else {
+            return;
+        };
+        let sweep = self
+            .registrar_used_at
+            .zip(self.cfg.registrar.as_ref())
+            .map(|(at, c)| at + c.nonce_lifetime * 2)
+            .filter(|at| *at > now);
+        let deadline = [reg.deadline(), sweep].into_iter().flatten().min();
+        self.timers.set(&TimerKey::Registrar, deadline);
+    }
+
+    fn registrar_due(&mut self, now: Instant) {
+        if let Some(reg) = &mut self.registrar {
+            for (aor, contact) in reg.expire(now) {
+                self.queue
+                    .push_back(Output::Event(Event::BindingExpired { aor, contact }));
+            }
+        }
+        self.sync_registrar_timer(now);
     }
 }
 
@@ -2565,4 +2672,166 @@ fn dtmf_relay_digit(req: &Request) -> Option<char> {
         }
         matches!(c, '0'..='9' | '*' | '#' | 'A'..='D').then_some(c)
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const TRUNK: &str = "192.0.2.20:5060";
+    const OFFER: &str = "v=0\r\no=t 1 1 IN IP4 192.0.2.20\r\ns=-\r\nc=IN IP4 192.0.2.20\r\nt=0 0\r\n\
+                         m=audio 40000 RTP/AVP 0\r\n";
+
+    fn audio() -> AudioConfig {
+        AudioConfig {
+            rtp_address: "198.51.100.10:30000".parse().expect("literal"),
+            codecs: vec![sdp::Codec::Pcmu],
+            telephone_event: false,
+            ptime: Some(20),
+            direction: sdp::Direction::SendRecv,
+        }
+    }
+
+    fn request(
+        method: &str,
+        branch: &str,
+        call_id: &str,
+        to_tag: &str,
+        cseq: u32,
+        extra: &str,
+    ) -> Vec<u8> {
+        let (ct, body) = if method == "INVITE" {
+            ("Content-Type: application/sdp\r\n", OFFER)
+        } else {
+            ("", "")
+        };
+        let to_tag = if to_tag.is_empty() {
+            String::new()
+        } else {
+            format!(";tag={to_tag}")
+        };
+        format!(
+            "{method} sip:+81312345678@198.51.100.10 SIP/2.0\r\nVia: SIP/2.0/UDP {TRUNK};branch={branch}\r\n\
+             Max-Forwards: 70\r\nFrom: <sip:+819011112222@192.0.2.20>;tag=t{call_id}\r\n\
+             To: <sip:+81312345678@198.51.100.10>{to_tag}\r\nCall-ID: {call_id}\r\nCSeq: {cseq} {method}\r\n\
+             Contact: <sip:c@{TRUNK}>\r\n{extra}{ct}Content-Length: {}\r\n\r\n{body}",
+            body.len()
+        )
+        .into_bytes()
+    }
+
+    /// A mixed inbound workload on a virtual clock (answered, ACKed, unACKed,
+    /// rejected and hung-up calls, session timers, OPTIONS), checking after
+    /// every step that the queue holds exactly every owner's deadline.
+    #[test]
+    fn timer_queue_tracks_every_owner_through_a_mixed_workload() {
+        let t0 = Instant::now();
+        let mut cfg = Config::new("198.51.100.10:5060".parse().expect("literal"), 3);
+        cfg.invite_rate = RateLimitConfig {
+            burst: 10_000,
+            per_second: 10_000.0,
+            ..RateLimitConfig::default()
+        };
+        let mut ep = Endpoint::new(cfg, t0);
+        let from: SocketAddr = TRUNK.parse().expect("literal");
+        let mut now = t0;
+        let mut tags: HashMap<String, String> = HashMap::new();
+        let feed = |ep: &mut Endpoint, now: Instant, bytes: &[u8]| {
+            ep.handle_input(
+                now,
+                Input::Datagram {
+                    from,
+                    to: from,
+                    transport: Transport::Udp,
+                    bytes,
+                },
+            );
+        };
+        for step in 0..3000u32 {
+            now += Duration::from_millis(20);
+            let id = format!("c{}", step / 10);
+            match step % 10 {
+                0 => {
+                    let extra = if step % 20 == 0 {
+                        "Session-Expires: 90;refresher=uac\r\nSupported: timer\r\n"
+                    } else {
+                        ""
+                    };
+                    feed(
+                        &mut ep,
+                        now,
+                        &request("INVITE", &format!("z9hG4bKi{id}"), &id, "", 1, extra),
+                    );
+                }
+                3 if step % 30 == 3 => {
+                    feed(
+                        &mut ep,
+                        now,
+                        &request("OPTIONS", &format!("z9hG4bKo{id}"), &id, "", 1, ""),
+                    );
+                }
+                5 if step % 40 != 5 => {
+                    if let Some(tag) = tags.get(&id) {
+                        feed(
+                            &mut ep,
+                            now,
+                            &request("ACK", &format!("z9hG4bKa{id}"), &id, tag, 1, ""),
+                        );
+                    }
+                }
+                7 if step % 70 == 7 => {
+                    // A retransmitted INVITE: absorbed, or the last response re-sent.
+                    feed(
+                        &mut ep,
+                        now,
+                        &request("INVITE", &format!("z9hG4bKi{id}"), &id, "", 1, ""),
+                    );
+                }
+                9 if step % 50 == 9 => {
+                    if let Some(tag) = tags.get(&id) {
+                        feed(
+                            &mut ep,
+                            now,
+                            &request("BYE", &format!("z9hG4bKb{id}"), &id, tag, 2, ""),
+                        );
+                    }
+                }
+                _ => {}
+            }
+            ep.assert_timers_consistent();
+            while let Some(at) = ep.poll_timeout().filter(|at| *at <= now) {
+                ep.handle_timeout(at.max(now));
+                ep.assert_timers_consistent();
+            }
+            loop {
+                match ep.poll_output() {
+                    Output::Event(Event::IncomingCall { call, .. }) => {
+                        let n = call.0;
+                        if n % 7 == 0 {
+                            ep.reject(now, call, 486).expect("early call");
+                        } else {
+                            ep.answer(now, call, audio()).expect("codec matches");
+                        }
+                        let tag = ep.calls.get(&call).map(|c| c.dialog.local_tag.clone());
+                        if let Some(tag) = tag {
+                            tags.insert(id.clone(), tag);
+                        }
+                    }
+                    Output::Timeout(_) => break,
+                    _ => {}
+                }
+                ep.assert_timers_consistent();
+            }
+        }
+        // Let everything run out: the session timers end the ACKed calls
+        // that are left and every transaction lingers out.
+        for _ in 0..10_000 {
+            let Some(at) = ep.poll_timeout() else { break };
+            ep.handle_timeout(at);
+            while !matches!(ep.poll_output(), Output::Timeout(_)) {}
+            ep.assert_timers_consistent();
+        }
+        assert!(ep.client_txs.is_empty() && ep.server_txs.is_empty());
+        assert_eq!(ep.timers.len(), 0);
+    }
 }

@@ -13,6 +13,7 @@ pub mod message;
 pub mod rate_limit;
 pub mod registrar;
 pub mod sdp;
+mod timer;
 pub mod transaction;
 
 pub use endpoint::{
