@@ -20,6 +20,8 @@ use crate::AppState;
 use crate::chats::{self, ChatDetail, ChatList, ChatQuery, CustomerQuery, NewChatBody, TextBody};
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::{Json, Path, Query, StaffSession};
+use crate::telephony::{TestCall, TestCallResult};
+use denwa_core::phone::{E164, Region};
 
 /// How long a console session lasts.
 const SESSION_DAYS: i64 = 14;
@@ -50,6 +52,7 @@ pub(crate) fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(revoke_api_key))
         .routes(routes!(list_trunks, create_trunk))
         .routes(routes!(update_trunk, delete_trunk))
+        .routes(routes!(test_call))
         .routes(routes!(get_sip_account, put_sip_account))
 }
 
@@ -789,6 +792,91 @@ async fn delete_trunk(
         .await?;
     state.publish([event]);
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// Body of a trunk test call.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+struct TestCallBody {
+    /// The number to call, in any spelling of the channel's region (`090-1234-5678`,
+    /// `+81 90 …`).
+    to: String,
+}
+
+/// Call a number through this trunk (managers). When answered, the callee hears an echo
+/// test (their own voice back): outbound calling and two-way audio through the carrier
+/// work. Answers once the call is answered or has failed.
+#[utoipa::path(post, path = "/api/v1/channels/{cid}/trunks/{id}/test-call", tag = "trunks",
+    security(("session" = [])), params(("cid" = i64, Path), ("id" = i64, Path)), request_body = TestCallBody,
+    responses((status = 200, body = TestCallResult), (status = 422, body = ErrorBody),
+        (status = 502, body = ErrorBody), (status = 503, body = ErrorBody)))]
+async fn test_call(
+    State(state): State<AppState>,
+    session: StaffSession,
+    Path((cid, id)): Path<(i64, TrunkId)>,
+    Json(input): Json<TestCallBody>,
+) -> Result<axum::Json<TestCallResult>, ApiError> {
+    session.manager_of(&state, cid).await?;
+    let (trunk, secrets) = state
+        .store
+        .trunk_routes()
+        .await?
+        .into_iter()
+        .find(|(t, _)| t.id == id && t.channel_id == cid)
+        .ok_or_else(|| ApiError::not_found("trunk"))?;
+    let unprocessable = |code, message: &str| {
+        ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, code, message.to_owned())
+    };
+    let proxy = trunk.outbound_proxy.clone().ok_or_else(|| {
+        unprocessable(
+            "trunk_without_proxy",
+            "the trunk has no outbound proxy to send calls to",
+        )
+    })?;
+    let channel = state.store.channel(cid).await?;
+    let region = channel.region.parse::<Region>().map_err(|_| {
+        unprocessable(
+            "invalid_region",
+            "the channel's region is not a known region",
+        )
+    })?;
+    let to = E164::parse(&input.to, region)
+        .map_err(|e| unprocessable("invalid_phone_number", &format!("to: {e}")))?;
+    let caller_id = trunk
+        .caller_id
+        .clone()
+        .or_else(|| channel.phone_numbers.first().cloned())
+        .ok_or_else(|| {
+            unprocessable(
+                "no_caller_id",
+                "set the trunk's caller ID or give the channel a number",
+            )
+        })?;
+    let Some(telephony) = state.telephony.clone() else {
+        return Err(ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "telephony_off",
+            "SIP is not running on this server",
+        ));
+    };
+    let credentials = secrets.outbound_password.map(|password| {
+        let user = trunk
+            .outbound_username
+            .clone()
+            .unwrap_or_else(|| "denwa".to_owned());
+        (user, password)
+    });
+    let result = telephony
+        .test_call(TestCall {
+            proxy,
+            transport: trunk.transport,
+            to: to.as_str().to_owned(),
+            caller_id,
+            credentials,
+        })
+        .await
+        .map_err(|m| ApiError::new(StatusCode::BAD_GATEWAY, "trunk_unreachable", m))?;
+    Ok(axum::Json(result))
 }
 
 /// My SIP softphone account (username and device password), if set.

@@ -16,6 +16,7 @@ pub mod error;
 pub mod extract;
 pub mod metrics;
 pub mod open;
+pub mod telephony;
 pub mod ws;
 
 use std::path::PathBuf;
@@ -48,6 +49,8 @@ pub struct AppState {
     pub bus: Arc<dyn Bus>,
     /// Prometheus metrics.
     pub metrics: Arc<metrics::Metrics>,
+    /// The SIP edge, when the server runs one.
+    pub telephony: Option<Arc<dyn telephony::Telephony>>,
 }
 
 impl AppState {
@@ -57,6 +60,7 @@ impl AppState {
             store,
             bus: Arc::new(InProcessBus::new(4096)),
             metrics: Arc::new(metrics::Metrics::new()),
+            telephony: None,
         }
     }
 

@@ -182,3 +182,67 @@ async fn staff_get_a_sip_account_for_their_softphone() {
     assert_eq!(mine["username"], "yu.tanaka");
     assert!(s.store.sip_account("op-a").await.unwrap().is_none());
 }
+
+#[tokio::test]
+async fn a_test_call_needs_a_manager_a_proxy_a_number_and_running_telephony() {
+    let s = start().await;
+    let a = s.tenant("a", "050-1111-1111").await;
+    let b = s.tenant("b", "050-2222-2222").await;
+    let path = format!("/api/v1/channels/{}/trunks", a.channel);
+    let tok = Some(a.owner_token.as_str());
+    let (_, bare) = s
+        .call("POST", &path, tok, Some(json!({"name": "No proxy"})))
+        .await;
+    let (_, full) = s
+        .call(
+            "POST",
+            &path,
+            tok,
+            Some(json!({"name": "Carrier", "outbound_proxy": "127.0.0.1:5999"})),
+        )
+        .await;
+    let call = |id: &serde_json::Value| format!("{path}/{id}/test-call");
+    let to = Some(json!({"to": "090-1234-5678"}));
+
+    let (st, body) = s
+        .call(
+            "POST",
+            &call(&full["id"]),
+            Some(&a.operator_token),
+            to.clone(),
+        )
+        .await;
+    assert_eq!(st, 403, "operators may not place test calls: {body}");
+    let other = format!(
+        "/api/v1/channels/{}/trunks/{}/test-call",
+        b.channel, full["id"]
+    );
+    let (st, _) = s
+        .call("POST", &other, Some(&b.owner_token), to.clone())
+        .await;
+    assert_eq!(st, 404, "another channel's trunk");
+    let (st, body) = s.call("POST", &call(&bare["id"]), tok, to.clone()).await;
+    assert_eq!(
+        (st, body["code"].as_str()),
+        (422, Some("trunk_without_proxy"))
+    );
+    let (st, body) = s
+        .call("POST", &call(&full["id"]), tok, Some(json!({"to": "12ab"})))
+        .await;
+    assert_eq!(
+        (st, body["code"].as_str()),
+        (422, Some("invalid_phone_number"))
+    );
+    let (st, body) = s
+        .call(
+            "POST",
+            &call(&full["id"]),
+            tok,
+            Some(json!({"to": "1", "x": 1})),
+        )
+        .await;
+    assert_eq!(st, 400, "unknown fields are refused: {body}");
+    // This server runs no SIP edge.
+    let (st, body) = s.call("POST", &call(&full["id"]), tok, to).await;
+    assert_eq!((st, body["code"].as_str()), (503, Some("telephony_off")));
+}

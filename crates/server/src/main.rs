@@ -209,6 +209,8 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         }
         None => None,
     };
+    let mut state = state;
+    state.telephony = telephony.as_ref().map(telephony::Telephony::handle);
     let app = denwa_api::app(state, web_dir);
     let listener = TcpListener::bind(&config.http)
         .await

@@ -7,9 +7,9 @@ mod sip_support;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use sip_support::{PeerRun, Server, free_block, peers, require, run_peer, sipp_caller, wavcmp};
+use sip_support::{Server, free_block, peers, require, sipp_callee, sipp_caller, wavcmp};
 
 /// SIPp registers `user` from `port` (so the binding's Contact is that port).
 fn register(server: &Server, user: &str, pass: &str, port: u16) {
@@ -36,35 +36,6 @@ fn register(server: &Server, user: &str, pass: &str, port: u16) {
         std::fs::read_to_string(&log).unwrap_or_default(),
         server.log()
     );
-}
-
-/// Starts `sipp/sipp_callee.sh` (the softphone answering) on `port` in a thread.
-fn callee(server: &Server, port: u16) -> std::thread::JoinHandle<PeerRun> {
-    let dir = server.dir.path().to_owned();
-    let env = vec![
-        ("CALLEE_SIP_PORT", port.to_string()),
-        ("CALLEE_RTP_PORT", (port + 2).to_string()),
-        ("SIPP_MEDIA_PORT", (port + 4).to_string()),
-        ("MODE", "echo".to_owned()),
-        ("RING_MS", "300".to_owned()),
-        ("CALLS", "1".to_owned()),
-        ("TIMEOUT_S", "120".to_owned()),
-    ];
-    let handle = std::thread::spawn(move || {
-        run_peer(
-            "sipp/sipp_callee.sh",
-            &dir,
-            &env.iter().map(|(k, v)| (*k, v.clone())).collect::<Vec<_>>(),
-            Duration::from_secs(150),
-        )
-    });
-    // Listening once the port is taken.
-    let end = Instant::now() + Duration::from_secs(20);
-    while std::net::UdpSocket::bind(("127.0.0.1", port)).is_ok() {
-        assert!(Instant::now() < end, "the SIPp callee did not start");
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    handle
 }
 
 /// Every file named `name` under `dir`.
@@ -101,7 +72,7 @@ fn a_call_to_the_channel_number_rings_the_staff_softphone_and_is_bridged_and_rec
     let phone = free_block(6);
     register(&server, "tanaka", "softphone-pw-9", phone);
     server.wait_log("contacts=1", Duration::from_secs(10));
-    let answering = callee(&server, phone);
+    let answering = sipp_callee(&server, phone, &[("MODE", "echo"), ("RING_MS", "300")]);
 
     // The demo channel's number, dialled as a carrier sends it.
     let run = sipp_caller(&server, &[("SERVICE", "05012345678"), ("REC", "1")]);

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use anyhow::Context;
+use denwa_api::telephony::{Telephony, TestCall, TestCallResult};
 use denwa_core::trunk::TrunkTransport;
 use denwa_media::{LegConfig, LegMode, Role};
 use denwa_sip::rate_limit::RateLimitConfig;
@@ -17,7 +18,7 @@ use denwa_sip::{
     RegisterParams, RegistrationHandle, Transport,
 };
 use denwa_store::Store;
-use tokio::sync::{mpsc, watch};
+use tokio::sync::{mpsc, oneshot, watch};
 
 use super::TelephonyConfig;
 use super::media::{
@@ -161,6 +162,72 @@ enum CallState {
     },
     /// Two dialogs bridged in one room, keyed by the inbound dialog `room`.
     Bridged { room: CallHandle, peer: CallHandle },
+    /// A trunk test call we placed (API): CANCEL at `until` unless answered; the answer
+    /// connects the callee to the echo test.
+    Outbound {
+        until: Instant,
+        pair: Option<RtpPair>,
+        reply: Option<oneshot::Sender<TestCallResult>>,
+    },
+}
+
+/// What the API asks of the edge.
+pub(crate) enum EdgeCommand {
+    /// Place a trunk test call; `reply` gets the outcome.
+    TestCall {
+        params: TestCallParams,
+        reply: oneshot::Sender<TestCallResult>,
+    },
+}
+
+/// A test call's INVITE, resolved (everything but our audio, which the edge picks).
+pub(crate) struct TestCallParams {
+    pub(crate) to_uri: String,
+    pub(crate) from_uri: String,
+    pub(crate) target: SocketAddr,
+    pub(crate) transport: Transport,
+    pub(crate) credentials: Option<(String, String)>,
+}
+
+/// The API's handle on the edge.
+pub(crate) struct EdgeHandle {
+    pub(crate) commands: mpsc::UnboundedSender<EdgeCommand>,
+    /// How long a test call may ring (the edge's ring timeout) before it is given up.
+    pub(crate) ring_timeout: std::time::Duration,
+}
+
+#[async_trait::async_trait]
+impl Telephony for EdgeHandle {
+    async fn test_call(&self, call: TestCall) -> Result<TestCallResult, String> {
+        let (host, target) = resolve_proxy(&call.proxy)
+            .await
+            .map_err(|e| format!("cannot resolve the trunk's proxy {}: {e}", call.proxy))?;
+        let params = TestCallParams {
+            to_uri: format!("sip:{}@{host};user=phone", call.to),
+            from_uri: format!("sip:{}@{host};user=phone", call.caller_id),
+            target,
+            transport: match call.transport {
+                TrunkTransport::Udp => Transport::Udp,
+                TrunkTransport::Tcp => Transport::Tcp,
+            },
+            credentials: call.credentials,
+        };
+        let (reply, outcome) = oneshot::channel();
+        self.commands
+            .send(EdgeCommand::TestCall { params, reply })
+            .map_err(|_| "the SIP edge has stopped".to_owned())?;
+        // The edge answers by the ring timeout; the margin covers a slow final response.
+        match tokio::time::timeout(
+            self.ring_timeout + std::time::Duration::from_secs(40),
+            outcome,
+        )
+        .await
+        {
+            Ok(Ok(result)) => Ok(result),
+            Ok(Err(_)) => Err("the SIP edge stopped during the call".to_owned()),
+            Err(_) => Err("no final answer from the carrier".to_owned()),
+        }
+    }
 }
 
 struct AppCall {
@@ -172,6 +239,7 @@ struct AppCall {
 
 enum Wake {
     Stop,
+    Command(EdgeCommand),
     Net(Received),
     Routed(CallHandle, Route),
     Media(MediaNotice),
@@ -193,6 +261,7 @@ pub(crate) struct Edge {
     registrations: HashMap<RegistrationHandle, String>,
     /// The registrar's current bindings by AOR (`sip:user@host`), from its events.
     bindings: HashMap<String, Vec<Binding>>,
+    commands: mpsc::UnboundedReceiver<EdgeCommand>,
 }
 
 /// The local address the kernel would use to reach `peer` (a UDP `connect` sends nothing).
@@ -215,6 +284,7 @@ impl Edge {
         users: HashMap<String, String>,
         trunks: Vec<TrunkRegistration>,
         media_metrics: MediaMetrics,
+        commands: mpsc::UnboundedReceiver<EdgeCommand>,
     ) -> anyhow::Result<Edge> {
         let bound = io.local_addr();
         let advertised = match (cfg.public_ip, bound.ip()) {
@@ -277,6 +347,7 @@ impl Edge {
             routes_rx,
             registrations,
             bindings: HashMap::new(),
+            commands,
         })
     }
 
@@ -292,6 +363,7 @@ impl Edge {
                 m = self.io.recv() => Wake::Net(m),
                 Some((call, r)) = self.routes_rx.recv() => Wake::Routed(call, r),
                 Some(n) = self.notices.recv() => Wake::Media(n),
+                Some(c) = self.commands.recv() => Wake::Command(c),
                 _ = tokio::time::sleep_until(at.into()) => Wake::Timer,
             };
             let now = Instant::now();
@@ -320,6 +392,9 @@ impl Edge {
                 }
                 Wake::Routed(call, r) => self.on_route(now, call, r),
                 Wake::Media(n) => self.on_media(now, n),
+                Wake::Command(EdgeCommand::TestCall { params, reply }) => {
+                    self.place_test_call(now, params, reply);
+                }
                 Wake::Timer => {
                     last_timer = now;
                     self.ep.handle_timeout(now);
@@ -349,7 +424,9 @@ impl Edge {
         self.calls
             .values()
             .filter_map(|c| match &c.state {
-                CallState::Ringing { until, .. } | CallState::Echo { until, .. } => Some(*until),
+                CallState::Ringing { until, .. }
+                | CallState::Echo { until, .. }
+                | CallState::Outbound { until, .. } => Some(*until),
                 _ => None,
             })
             .min()
@@ -390,8 +467,22 @@ impl Edge {
             Event::CallProgress { call, status, .. } => {
                 tracing::debug!(call = call.0, status, "softphone progress");
             }
-            Event::CallAnswered { call, audio } => self.on_fork_answered(now, call, &audio),
-            Event::CallFailed { call, status } => self.on_fork_failed(now, call, status),
+            Event::CallAnswered { call, audio } => {
+                if self.is_test_call(call) {
+                    self.on_test_call_answered(now, call, &audio);
+                } else {
+                    self.on_fork_answered(now, call, &audio);
+                }
+            }
+            Event::CallFailed { call, status } => {
+                if self.is_test_call(call) {
+                    tracing::info!(call = call.0, status, "test call failed");
+                    self.finish_test_call(call, "failed", status);
+                    self.calls.remove(&call);
+                } else {
+                    self.on_fork_failed(now, call, status);
+                }
+            }
             Event::CallEnded { call, reason } => {
                 tracing::info!(call = call.0, ?reason, "call ended");
                 self.end_call(now, call, "the other side hung up");
@@ -837,6 +928,99 @@ impl Edge {
         });
     }
 
+    /// Places a trunk test call: an INVITE to the carrier with our G.711 offer.
+    fn place_test_call(
+        &mut self,
+        now: Instant,
+        p: TestCallParams,
+        reply: oneshot::Sender<TestCallResult>,
+    ) {
+        let failed = |status| TestCallResult {
+            result: "failed".to_owned(),
+            sip_status: status,
+        };
+        let Some(pair) = self.ports.allocate() else {
+            tracing::warn!("no free RTP port pair for a test call");
+            let _ = reply.send(failed(503));
+            return;
+        };
+        let params = InviteParams {
+            to_uri: p.to_uri.clone(),
+            from_uri: p.from_uri,
+            from_display: None,
+            target: p.target,
+            transport: p.transport,
+            audio: self.offer(p.target, pair.port()),
+            credentials: p.credentials,
+        };
+        match self.ep.invite(now, params) {
+            Ok(call) => {
+                tracing::info!(call = call.0, to = %p.to_uri, via = %p.target, "trunk test call");
+                self.calls.insert(
+                    call,
+                    AppCall {
+                        state: CallState::Outbound {
+                            until: now + self.cfg.ring_timeout,
+                            pair: Some(pair),
+                            reply: Some(reply),
+                        },
+                        source: p.target,
+                        from: None,
+                    },
+                );
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot place the test call");
+                let _ = reply.send(failed(500));
+            }
+        }
+    }
+
+    fn is_test_call(&self, call: CallHandle) -> bool {
+        matches!(
+            self.calls.get(&call).map(|c| &c.state),
+            Some(CallState::Outbound { .. })
+        )
+    }
+
+    /// Tells the API how the test call went (once).
+    fn finish_test_call(&mut self, call: CallHandle, result: &str, status: u16) {
+        if let Some(AppCall {
+            state: CallState::Outbound { reply, .. },
+            ..
+        }) = self.calls.get_mut(&call)
+            && let Some(reply) = reply.take()
+        {
+            let _ = reply.send(TestCallResult {
+                result: result.to_owned(),
+                sip_status: status,
+            });
+        }
+    }
+
+    /// The callee answered the test call: they hear the echo test.
+    fn on_test_call_answered(&mut self, now: Instant, call: CallHandle, neg: &NegotiatedAudio) {
+        self.finish_test_call(call, "answered", 200);
+        let pair = match self.calls.get_mut(&call) {
+            Some(AppCall {
+                state: CallState::Outbound { pair, .. },
+                ..
+            }) => pair.take(),
+            _ => None,
+        };
+        let Some(pair) = pair else {
+            return;
+        };
+        tracing::info!(call = call.0, codec = ?neg.codec, remote = %neg.remote_rtp, "test call answered: echo test");
+        if let Some(app) = self.calls.get_mut(&call) {
+            app.state = CallState::Echo {
+                until: now + self.cfg.echo_max,
+                pending: None,
+            };
+        }
+        self.start_echo_media(call, pair, neg);
+    }
+
     /// A softphone refused or never answered.
     fn on_fork_failed(&mut self, now: Instant, fork: CallHandle, status: u16) {
         let Some(AppCall {
@@ -885,7 +1069,9 @@ impl Edge {
             .calls
             .iter()
             .filter(|(_, c)| match &c.state {
-                CallState::Ringing { until, .. } | CallState::Echo { until, .. } => *until <= now,
+                CallState::Ringing { until, .. }
+                | CallState::Echo { until, .. }
+                | CallState::Outbound { until, .. } => *until <= now,
                 _ => false,
             })
             .map(|(h, _)| *h)
@@ -900,6 +1086,12 @@ impl Edge {
                 }
                 Some(CallState::Echo { .. }) => {
                     self.hang_up(now, call, "maximum echo test duration");
+                }
+                Some(CallState::Outbound { .. }) => {
+                    tracing::info!(call = call.0, "test call not answered: CANCEL");
+                    let _ = self.ep.cancel(now, call);
+                    self.finish_test_call(call, "failed", 408);
+                    self.calls.remove(&call);
                 }
                 _ => {}
             }
@@ -978,6 +1170,11 @@ impl Edge {
                 }
                 Some(CallState::Fork { .. }) => {
                     let _ = self.ep.cancel(now, call);
+                    self.forget(call);
+                }
+                Some(CallState::Outbound { .. }) => {
+                    let _ = self.ep.cancel(now, call);
+                    self.finish_test_call(call, "failed", 503);
                     self.forget(call);
                 }
                 Some(_) => {

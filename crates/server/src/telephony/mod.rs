@@ -77,6 +77,7 @@ pub(crate) fn parse_port_range(s: &str) -> anyhow::Result<(u16, u16)> {
 /// The running edge.
 pub(crate) struct Telephony {
     task: JoinHandle<()>,
+    handle: Arc<edge::EdgeHandle>,
 }
 
 impl Telephony {
@@ -100,9 +101,19 @@ impl Telephony {
         let users = edge::load_sip_accounts(store.as_ref()).await?;
         let trunks = edge::trunk_registrations(store.as_ref()).await?;
         let media_metrics = media::MediaMetrics::register(metrics);
-        let edge = edge::Edge::new(cfg, io, store, users, trunks, media_metrics)?;
+        let (commands, rx) = tokio::sync::mpsc::unbounded_channel();
+        let handle = Arc::new(edge::EdgeHandle {
+            commands,
+            ring_timeout: cfg.ring_timeout,
+        });
+        let edge = edge::Edge::new(cfg, io, store, users, trunks, media_metrics, rx)?;
         let task = tokio::spawn(edge.run(stop));
-        Ok(Some(Telephony { task }))
+        Ok(Some(Telephony { task, handle }))
+    }
+
+    /// The API's handle on the edge (trunk test calls).
+    pub(crate) fn handle(&self) -> Arc<dyn denwa_api::telephony::Telephony> {
+        self.handle.clone()
     }
 
     /// Waits until the edge has ended its calls and stopped.

@@ -324,3 +324,33 @@ pub(crate) fn logged_digits(log: &str) -> String {
         .filter_map(|rest| rest.chars().next())
         .collect()
 }
+
+/// Starts `sipp/sipp_callee.sh` (a far end that answers) on SIP port `port`, its RTP sink
+/// on `port + 2` and SIPp's media on `port + 4`, with `env` (MODE, PLAY, HANGUP_MS,
+/// AUTH_USER, …), in a thread; returns once it listens. Join the handle for its run.
+pub(crate) fn sipp_callee(
+    server: &Server,
+    port: u16,
+    env: &[(&'static str, &str)],
+) -> std::thread::JoinHandle<PeerRun> {
+    require("sipp", "sip-tester");
+    let dir = server.dir.path().to_owned();
+    let mut all: Vec<(&'static str, String)> = vec![
+        ("CALLEE_SIP_PORT", port.to_string()),
+        ("CALLEE_RTP_PORT", (port + 2).to_string()),
+        ("SIPP_MEDIA_PORT", (port + 4).to_string()),
+        ("CALLS", "1".to_owned()),
+        ("TIMEOUT_S", "120".to_owned()),
+    ];
+    all.extend(env.iter().map(|(k, v)| (*k, (*v).to_owned())));
+    let handle = std::thread::spawn(move || {
+        run_peer("sipp/sipp_callee.sh", &dir, &all, Duration::from_secs(150))
+    });
+    // Listening once the port is taken.
+    let end = Instant::now() + Duration::from_secs(20);
+    while UdpSocket::bind(("127.0.0.1", port)).is_ok() {
+        assert!(Instant::now() < end, "the SIPp callee did not start");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    handle
+}
