@@ -5,47 +5,7 @@
 
 mod sip_support;
 
-use std::io::{Read, Write};
-use std::net::TcpStream;
-
-use sip_support::{Server, free_block, peers, sipp_callee, wavcmp};
-
-/// A blocking HTTP/1.1 request with an optional bearer token; returns (status, body).
-fn http(port: u16, method: &str, path: &str, token: Option<&str>, body: &str) -> (u16, String) {
-    let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
-    let auth = token.map_or(String::new(), |t| format!("authorization: Bearer {t}\r\n"));
-    write!(
-        s,
-        "{method} {path} HTTP/1.1\r\nhost: x\r\nconnection: close\r\n{auth}content-type: application/json\r\ncontent-length: {}\r\n\r\n{body}",
-        body.len()
-    )
-    .unwrap();
-    let mut out = String::new();
-    s.read_to_string(&mut out).unwrap();
-    let status = out
-        .split_whitespace()
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0);
-    let body = out
-        .split_once("\r\n\r\n")
-        .map(|(_, b)| b.to_owned())
-        .unwrap_or_default();
-    (status, body)
-}
-
-fn login(server: &Server) -> String {
-    let (status, body) = http(
-        server.http_port,
-        "POST",
-        "/api/v1/auth/login",
-        None,
-        r#"{"email":"sato@example.com","password":"demo-password-1"}"#,
-    );
-    assert_eq!(status, 200, "{body}");
-    let v: serde_json::Value = serde_json::from_str(&body).unwrap();
-    v["token"].as_str().unwrap().to_owned()
-}
+use sip_support::{Server, free_block, http, login, peers, sipp_callee, wavcmp};
 
 /// Creates a trunk on the demo channel sending calls to `127.0.0.1:carrier`; its id.
 fn trunk(server: &Server, token: &str, carrier: u16, password: &str) -> i64 {
@@ -53,7 +13,7 @@ fn trunk(server: &Server, token: &str, carrier: u16, password: &str) -> i64 {
         r#"{{"name":"carrier","allowed_sources":["127.0.0.1"],"outbound_proxy":"127.0.0.1:{carrier}","outbound_username":"denwa-out","outbound_password":"{password}","caller_id":"+815012345678"}}"#
     );
     let (status, body) = http(
-        server.http_port,
+        server,
         "POST",
         "/api/v1/channels/1/trunks",
         Some(token),
@@ -83,7 +43,7 @@ fn a_trunk_test_call_answers_the_carriers_digest_and_the_callee_hears_itself() {
         ],
     );
     let (status, body) = http(
-        server.http_port,
+        &server,
         "POST",
         &format!("/api/v1/channels/1/trunks/{id}/test-call"),
         Some(&token),
@@ -132,7 +92,7 @@ fn a_wrong_trunk_password_fails_the_test_call_with_the_carriers_status() {
         ],
     );
     let (status, body) = http(
-        server.http_port,
+        &server,
         "POST",
         &format!("/api/v1/channels/1/trunks/{id}/test-call"),
         Some(&token),
@@ -148,7 +108,7 @@ fn a_wrong_trunk_password_fails_the_test_call_with_the_carriers_status() {
     );
     // Bad input gets a clear error, not a call.
     let (status, body) = http(
-        server.http_port,
+        &server,
         "POST",
         &format!("/api/v1/channels/1/trunks/{id}/test-call"),
         Some(&token),

@@ -719,6 +719,31 @@ impl Endpoint {
         Ok(())
     }
 
+    /// Refuses an inbound INVITE with 407 Proxy Authentication Required carrying
+    /// `challenges` (RFC 3261 §22.3; several for RFC 8760, preferred first). The caller
+    /// may send a new INVITE with `Proxy-Authorization`, which arrives as a new
+    /// [`Event::IncomingCall`] whose `headers` hold the credentials for the application
+    /// to check ([`crate::auth::Credentials::verify`]).
+    ///
+    /// # Errors
+    /// As [`Endpoint::reject`].
+    pub fn challenge(
+        &mut self,
+        now: Instant,
+        call: CallHandle,
+        challenges: &[crate::auth::Challenge],
+    ) -> Result<(), Error> {
+        self.last_now = self.last_now.max(now);
+        self.uas_early(call)?;
+        let mut resp = self.uas_response(call, 407)?;
+        for c in challenges {
+            resp.headers.push("Proxy-Authenticate", c.to_header());
+        }
+        self.respond_invite(now, call, &resp);
+        self.remove_call(call);
+        Ok(())
+    }
+
     // ----- UAC commands ----------------------------------------------------
 
     /// Places an outbound call: sends INVITE with an SDP offer built from

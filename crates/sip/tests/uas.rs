@@ -691,3 +691,75 @@ fn denwa_refreshes_with_reinvite_when_the_peer_does_not_allow_update() {
     assert_eq!(raw.sent_lines().len(), 1, "retransmitted 2xx re-ACKed");
     assert!(raw.sent_lines()[0].starts_with("ACK "));
 }
+
+#[test]
+fn a_challenged_invite_gets_407_and_the_retry_with_credentials_is_a_new_call() {
+    use denwa_sip::auth::{Algorithm, Challenge, Credentials};
+    let mut raw = Raw::new();
+    let call = incoming(&mut raw, "z9hG4bK1", "c1", "");
+    let challenge = Challenge {
+        realm: "denwa".into(),
+        nonce: "n0nce".into(),
+        opaque: None,
+        algorithm: Algorithm::Md5,
+        qop_auth: false,
+        stale: false,
+    };
+    raw.ep
+        .challenge(raw.now, call, std::slice::from_ref(&challenge))
+        .expect("early call");
+    raw.drain();
+    let resp = raw.last_sent();
+    assert_eq!(
+        first_line(&resp),
+        "SIP/2.0 407 Proxy Authentication Required"
+    );
+    let offered = Challenge::parse(&header(&resp, "Proxy-Authenticate").unwrap()).unwrap();
+    assert_eq!(offered, challenge);
+    // The caller ACKs the 407 and retries with credentials (RFC 3261 §22.2).
+    raw.recv(&in_dialog(
+        "ACK",
+        "z9hG4bK1",
+        "c1",
+        &to_tag(&resp),
+        1,
+        None,
+        "",
+    ));
+    let creds = offered.authorize(
+        "trunk-user",
+        "trunk-pass",
+        "INVITE",
+        "sip:+81312345678@198.51.100.10",
+        "c",
+        1,
+    );
+    let retry = invite(
+        "z9hG4bK2",
+        "c1",
+        Some(OFFER),
+        &format!("Proxy-Authorization: {}\r\n", creds.to_header()),
+    );
+    // A new transaction of the same call: CSeq goes up.
+    let retry = String::from_utf8(retry)
+        .unwrap()
+        .replace("CSeq: 1 INVITE", "CSeq: 2 INVITE");
+    raw.recv(retry.as_bytes());
+    let events = raw.take_events();
+    let [
+        Event::IncomingCall {
+            call: again,
+            headers,
+            ..
+        },
+    ] = events.as_slice()
+    else {
+        panic!("expected a new IncomingCall, got {events:?}");
+    };
+    assert_ne!(*again, call);
+    let got = Credentials::parse(headers.get("Proxy-Authorization").unwrap()).unwrap();
+    assert!(got.verify("trunk-pass", "INVITE"));
+    assert!(!got.verify("other-pass", "INVITE"));
+    // Only an early call can be challenged.
+    assert!(raw.ep.challenge(raw.now, call, &[challenge]).is_err());
+}

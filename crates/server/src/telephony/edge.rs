@@ -10,6 +10,7 @@ use anyhow::Context;
 use denwa_api::telephony::{Telephony, TestCall, TestCallResult};
 use denwa_core::trunk::TrunkTransport;
 use denwa_media::{LegConfig, LegMode, Role};
+use denwa_sip::auth::{Algorithm, Challenge};
 use denwa_sip::rate_limit::RateLimitConfig;
 use denwa_sip::registrar::{Binding, RegistrarConfig};
 use denwa_sip::sdp::{AudioConfig, Codec as SipCodec, Direction, NegotiatedAudio};
@@ -24,7 +25,7 @@ use super::TelephonyConfig;
 use super::media::{
     MediaMetrics, MediaNotice, MediaRuntime, PortPool, RtpPair, StartLeg, StartMedia, randomise,
 };
-use super::routing::{Route, Router};
+use super::routing::{REALM, Route, Router};
 use super::transport::{Received, SipIo};
 
 /// Most messages fed to the endpoint before its output is drained (one timer scan per batch).
@@ -32,9 +33,6 @@ const INPUT_BATCH: usize = 64;
 /// Endpoint timers are fired in batches at most this often: SIP timers are hundreds of
 /// milliseconds long, and each `handle_timeout` looks at every transaction.
 const TIMER_GRANULARITY: std::time::Duration = std::time::Duration::from_millis(10);
-
-/// Digest realm of the registrar for staff SIP softphones.
-const REALM: &str = "denwa";
 
 /// Every staff SIP account (username → password) of every channel's members, for the
 /// registrar. Read once at start.
@@ -310,7 +308,7 @@ impl Edge {
         let mut registrar = RegistrarConfig::new(REALM);
         registrar.users = users;
         if cfg.digest_md5_only {
-            registrar.algorithm = denwa_sip::auth::Algorithm::Md5;
+            registrar.algorithm = Algorithm::Md5;
         }
         sip.registrar = Some(registrar);
         let now = Instant::now();
@@ -440,6 +438,7 @@ impl Edge {
                 from,
                 request_uri,
                 source,
+                headers,
                 ..
             } => {
                 tracing::info!(call = call.0, %source, from = %from.uri, to = %request_uri, "incoming call");
@@ -453,8 +452,14 @@ impl Edge {
                 );
                 let router = self.router.clone();
                 let tx = self.routes_tx.clone();
+                let auth = headers
+                    .get("Proxy-Authorization")
+                    .or_else(|| headers.get("Authorization"))
+                    .map(str::to_owned);
                 tokio::spawn(async move {
-                    let r = router.route(source.ip(), &request_uri).await;
+                    let r = router
+                        .route(source.ip(), &request_uri, auth.as_deref())
+                        .await;
                     let _ = tx.send((call, r));
                 });
             }
@@ -569,6 +574,23 @@ impl Edge {
                 let _ = self.ep.reject(now, call, status);
                 self.calls.remove(&call);
             }
+            Route::Challenge { nonce, stale } => {
+                tracing::info!(call = call.0, %source, stale, "trunk digest challenge (407)");
+                let challenges: Vec<Challenge> = self
+                    .digest_algorithms()
+                    .iter()
+                    .map(|&algorithm| Challenge {
+                        realm: REALM.to_owned(),
+                        nonce: nonce.clone(),
+                        opaque: None,
+                        algorithm,
+                        qop_auth: true,
+                        stale,
+                    })
+                    .collect();
+                let _ = self.ep.challenge(now, call, &challenges);
+                self.calls.remove(&call);
+            }
             Route::Did {
                 channel,
                 number,
@@ -650,6 +672,15 @@ impl Edge {
                 forks,
                 busy: false,
             };
+        }
+    }
+
+    /// Digest algorithms we challenge with, preferred first (RFC 8760), as the registrar.
+    fn digest_algorithms(&self) -> &'static [Algorithm] {
+        if self.cfg.digest_md5_only {
+            &[Algorithm::Md5]
+        } else {
+            &[Algorithm::Sha256, Algorithm::Md5]
         }
     }
 

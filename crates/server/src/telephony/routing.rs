@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 use denwa_core::model::ChannelId;
 use denwa_core::phone::{E164, Region};
 use denwa_core::trunk::SourceRule;
+use denwa_sip::auth::{Algorithm, Credentials};
 use denwa_store::Store;
 use tokio::sync::Mutex;
 
@@ -23,8 +24,60 @@ pub(crate) enum Route {
         number: String,
         staff_sip: Vec<String>,
     },
-    /// Refuse with this status (403 unknown source, 404 unknown number, 500 store failure).
+    /// The source is no trunk's, but trunks accept digest: 407 with this nonce (RFC 3261
+    /// §22.3); `stale` when the credentials were right but the nonce had expired.
+    Challenge { nonce: String, stale: bool },
+    /// Refuse with this status (403 unknown source or wrong credentials, 404 unknown
+    /// number, 500 store failure).
     Reject { status: u16, why: &'static str },
+}
+
+/// Digest realm of trunk authentication (and of the softphone registrar).
+pub(crate) const REALM: &str = "denwa";
+
+/// How long a nonce we issued stays good.
+const NONCE_LIFETIME_S: u64 = 300;
+
+/// Stateless nonces: the issue time and a keyed hash of it, so any nonce we issued can be
+/// checked (and aged) without remembering it. The key is drawn at start.
+pub(crate) struct Nonces {
+    key: String,
+}
+
+impl Nonces {
+    pub(crate) fn new() -> Nonces {
+        Nonces {
+            key: format!("{:032x}", rand::random::<u128>()),
+        }
+    }
+
+    fn mac(&self, issued: &str) -> String {
+        Algorithm::Sha256.hex(&format!("{}:{issued}", self.key))[..32].to_owned()
+    }
+
+    /// A nonce issued at `now_s` (Unix seconds).
+    pub(crate) fn issue(&self, now_s: u64) -> String {
+        let issued = format!("{now_s:012x}");
+        let mac = self.mac(&issued);
+        format!("{issued}{mac}")
+    }
+
+    /// Whether `nonce` is ours and younger than the lifetime.
+    pub(crate) fn fresh(&self, nonce: &str, now_s: u64) -> bool {
+        let (Some(issued), Some(mac)) = (nonce.get(..12), nonce.get(12..)) else {
+            return false;
+        };
+        let Ok(at) = u64::from_str_radix(issued, 16) else {
+            return false;
+        };
+        mac == self.mac(issued) && now_s.saturating_sub(at) < NONCE_LIFETIME_S && at <= now_s + 5
+    }
+}
+
+fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
 }
 
 /// The user part of a Request-URI (`sip:`, `sips:`) or the number of a `tel:` URI,
@@ -60,10 +113,17 @@ struct ChannelInfo {
     staff_sip: Vec<String>,
 }
 
-/// What routing needs from the store: each trunk's allowed sources and channel, each
-/// channel's echo number, region, numbers and its members' SIP usernames.
+struct TrunkRoute {
+    sources: Vec<SourceRule>,
+    channel: ChannelId,
+    /// Inbound digest credentials (username, password), if the trunk has them.
+    inbound: Option<(String, String)>,
+}
+
+/// What routing needs from the store: each trunk's allowed sources, inbound credentials
+/// and channel, each channel's echo number, region, numbers and its members' SIP usernames.
 struct Snapshot {
-    trunks: Vec<(Vec<SourceRule>, ChannelId)>,
+    trunks: Vec<TrunkRoute>,
     channels: HashMap<ChannelId, ChannelInfo>,
 }
 
@@ -71,6 +131,7 @@ struct Snapshot {
 pub(crate) struct Router {
     store: Arc<dyn Store>,
     snapshot: Mutex<Option<(Instant, Arc<Snapshot>)>>,
+    nonces: Nonces,
 }
 
 impl Router {
@@ -78,6 +139,7 @@ impl Router {
         Router {
             store,
             snapshot: Mutex::new(None),
+            nonces: Nonces::new(),
         }
     }
 
@@ -89,13 +151,17 @@ impl Router {
             return Ok(snap.clone());
         }
         let mut trunks = Vec::new();
-        for (trunk, _) in self.store.trunk_routes().await? {
-            let rules = trunk
+        for (trunk, secrets) in self.store.trunk_routes().await? {
+            let sources = trunk
                 .allowed_sources
                 .iter()
                 .filter_map(|s| s.parse::<SourceRule>().ok())
                 .collect();
-            trunks.push((rules, trunk.channel_id));
+            trunks.push(TrunkRoute {
+                sources,
+                channel: trunk.channel_id,
+                inbound: trunk.inbound_username.zip(secrets.inbound_password),
+            });
         }
         let mut channels = HashMap::new();
         for ch in self.store.channels().await? {
@@ -121,11 +187,17 @@ impl Router {
     }
 
     /// Decides the route of an INVITE from `source` to `request_uri`: the source must be
-    /// allowed by a trunk; the dialled user, normalised with the trunk channel's region,
-    /// must be that channel's echo number or one of its numbers (DIDs).
-    pub(crate) async fn route(&self, source: IpAddr, request_uri: &str) -> Route {
+    /// allowed by a trunk, or `auth` (its `Proxy-Authorization`) must pass a trunk's
+    /// inbound digest; the dialled user, normalised with the trunk channel's region, must
+    /// be that channel's echo number or one of its numbers (DIDs).
+    pub(crate) async fn route(
+        &self,
+        source: IpAddr,
+        request_uri: &str,
+        auth: Option<&str>,
+    ) -> Route {
         match self.snapshot().await {
-            Ok(snap) => decide(&snap, source, request_uri),
+            Ok(snap) => decide(&snap, source, request_uri, auth, &self.nonces, unix_now()),
             Err(e) => {
                 tracing::error!(error = %e, "reading trunks for routing failed");
                 Route::Reject {
@@ -137,21 +209,71 @@ impl Router {
     }
 }
 
-fn decide(snap: &Snapshot, source: IpAddr, request_uri: &str) -> Route {
+/// Which channels a request may reach: those of the trunks allowing its source, else that
+/// of the trunk whose inbound digest it passes.
+fn authorise(
+    snap: &Snapshot,
+    source: IpAddr,
+    auth: Option<&str>,
+    nonces: &Nonces,
+    now_s: u64,
+) -> Result<Vec<ChannelId>, Route> {
     let mut channels: Vec<ChannelId> = snap
         .trunks
         .iter()
-        .filter(|(rules, _)| rules.iter().any(|r| r.contains(source)))
-        .map(|(_, c)| *c)
+        .filter(|t| t.sources.iter().any(|r| r.contains(source)))
+        .map(|t| t.channel)
         .collect();
     channels.sort_unstable();
     channels.dedup();
-    if channels.is_empty() {
-        return Route::Reject {
-            status: 403,
-            why: "source not allowed by any trunk",
-        };
+    if !channels.is_empty() {
+        return Ok(channels);
     }
+    let forbidden = |why| Route::Reject { status: 403, why };
+    if !snap.trunks.iter().any(|t| t.inbound.is_some()) {
+        return Err(forbidden("source not allowed by any trunk"));
+    }
+    let Some(creds) = auth
+        .and_then(Credentials::parse)
+        .filter(|c| c.realm == REALM)
+    else {
+        return Err(Route::Challenge {
+            nonce: nonces.issue(now_s),
+            stale: false,
+        });
+    };
+    let Some((trunk, password)) = snap.trunks.iter().find_map(|t| {
+        t.inbound
+            .as_ref()
+            .filter(|(user, _)| *user == creds.username)
+            .map(|(_, pw)| (t, pw))
+    }) else {
+        return Err(forbidden("no trunk has these inbound credentials"));
+    };
+    if !creds.verify(password, "INVITE") {
+        return Err(forbidden("wrong trunk credentials"));
+    }
+    if !nonces.fresh(&creds.nonce, now_s) {
+        return Err(Route::Challenge {
+            nonce: nonces.issue(now_s),
+            stale: true,
+        });
+    }
+    Ok(vec![trunk.channel])
+}
+
+fn decide(
+    snap: &Snapshot,
+    source: IpAddr,
+    request_uri: &str,
+    auth: Option<&str>,
+    nonces: &Nonces,
+    now_s: u64,
+) -> Route {
+    let channels = match authorise(snap, source, auth, nonces, now_s) {
+        Ok(c) => c,
+        Err(route) => return route,
+    };
     let Some(user) = dialled(request_uri) else {
         return Route::Reject {
             status: 404,
@@ -208,11 +330,23 @@ mod tests {
         );
         Snapshot {
             trunks: vec![
-                (vec!["127.0.0.1".parse().unwrap()], 1),
-                (vec!["203.0.113.0/24".parse().unwrap()], 2),
+                TrunkRoute {
+                    sources: vec!["127.0.0.1".parse().unwrap()],
+                    channel: 1,
+                    inbound: None,
+                },
+                TrunkRoute {
+                    sources: vec!["203.0.113.0/24".parse().unwrap()],
+                    channel: 2,
+                    inbound: Some(("carrier2".into(), "pw2".into())),
+                },
             ],
             channels,
         }
+    }
+
+    fn decide_ip(s: &Snapshot, source: IpAddr, uri: &str) -> Route {
+        decide(s, source, uri, None, &Nonces::new(), 1_000_000)
     }
 
     #[test]
@@ -220,9 +354,12 @@ mod tests {
         let s = snapshot();
         let local: IpAddr = "127.0.0.1".parse().unwrap();
         let carrier: IpAddr = "203.0.113.9".parse().unwrap();
-        assert_eq!(decide(&s, local, "sip:9196@x"), Route::Echo { channel: 1 });
         assert_eq!(
-            decide(&s, local, "sip:050-1234-5678@x"),
+            decide_ip(&s, local, "sip:9196@x"),
+            Route::Echo { channel: 1 }
+        );
+        assert_eq!(
+            decide_ip(&s, local, "sip:050-1234-5678@x"),
             Route::Did {
                 channel: 1,
                 number: "+815012345678".into(),
@@ -231,23 +368,31 @@ mod tests {
         );
         // Another channel's number or echo number is not reachable through this trunk.
         assert!(matches!(
-            decide(&s, local, "sip:0312345678@x"),
+            decide_ip(&s, local, "sip:0312345678@x"),
             Route::Reject { status: 404, .. }
         ));
         assert!(matches!(
-            decide(&s, local, "sip:1234@x"),
+            decide_ip(&s, local, "sip:1234@x"),
             Route::Reject { status: 404, .. }
         ));
         assert_eq!(
-            decide(&s, carrier, "sip:1234@x"),
+            decide_ip(&s, carrier, "sip:1234@x"),
             Route::Echo { channel: 2 }
         );
+        // An unknown source is challenged, since trunk 2 accepts digest ...
         assert!(matches!(
-            decide(&s, "198.51.100.1".parse().unwrap(), "sip:9196@x"),
+            decide_ip(&s, "198.51.100.1".parse().unwrap(), "sip:9196@x"),
+            Route::Challenge { stale: false, .. }
+        ));
+        // ... and refused where no trunk does.
+        let mut ip_only = snapshot();
+        ip_only.trunks[1].inbound = None;
+        assert!(matches!(
+            decide_ip(&ip_only, "198.51.100.1".parse().unwrap(), "sip:9196@x"),
             Route::Reject { status: 403, .. }
         ));
         assert!(matches!(
-            decide(&s, local, "sip:x"),
+            decide_ip(&s, local, "sip:x"),
             Route::Reject { status: 404, .. }
         ));
     }
@@ -271,5 +416,67 @@ mod tests {
         assert_eq!(dialled("sip:h"), None);
         assert_eq!(dialled("sip:@h"), None);
         assert_eq!(dialled("http://x"), None);
+    }
+
+    #[test]
+    fn trunk_digest_lets_an_unknown_source_reach_that_trunks_channel_only() {
+        use denwa_sip::auth::Challenge;
+        let s = snapshot();
+        let nonces = Nonces::new();
+        let now = 1_000_000;
+        let src: IpAddr = "198.51.100.1".parse().unwrap();
+        let uri = "sip:1234@denwa.example";
+        let Route::Challenge { nonce, stale } = decide(&s, src, uri, None, &nonces, now) else {
+            panic!("expected a challenge");
+        };
+        assert!(!stale);
+        let answer = |user: &str, pw: &str, nonce: &str| {
+            let c = Challenge {
+                realm: REALM.into(),
+                nonce: nonce.into(),
+                opaque: None,
+                algorithm: Algorithm::Md5,
+                qop_auth: true,
+                stale: false,
+            };
+            c.authorize(user, pw, "INVITE", uri, "cn", 1).to_header()
+        };
+        let good = answer("carrier2", "pw2", &nonce);
+        assert_eq!(
+            decide(&s, src, uri, Some(&good), &nonces, now + 10),
+            Route::Echo { channel: 2 }
+        );
+        // Channel 1's echo number is not reachable with channel 2's trunk credentials.
+        assert!(matches!(
+            decide(&s, src, "sip:9196@x", Some(&good), &nonces, now),
+            Route::Reject { status: 404, .. }
+        ));
+        for bad in [
+            answer("carrier2", "nope", &nonce),
+            answer("someone", "pw2", &nonce),
+        ] {
+            assert!(matches!(
+                decide(&s, src, uri, Some(&bad), &nonces, now),
+                Route::Reject { status: 403, .. }
+            ));
+        }
+        // Right credentials on an old nonce, or on a nonce we never issued: stale.
+        assert!(matches!(
+            decide(
+                &s,
+                src,
+                uri,
+                Some(&good),
+                &nonces,
+                now + NONCE_LIFETIME_S + 1
+            ),
+            Route::Challenge { stale: true, .. }
+        ));
+        let forged = answer("carrier2", "pw2", &format!("{now:012x}{}", "0".repeat(32)));
+        assert!(matches!(
+            decide(&s, src, uri, Some(&forged), &nonces, now),
+            Route::Challenge { stale: true, .. }
+        ));
+        assert!(!Nonces::new().fresh(&nonce, now), "another key's nonce");
     }
 }
