@@ -205,7 +205,14 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let state = AppState::new(store.clone());
     let telephony = match config.telephony.clone() {
         Some(t) => {
-            telephony::Telephony::start(t, store.clone(), &state.metrics, stop_rx.clone()).await?
+            telephony::Telephony::start(
+                t,
+                store.clone(),
+                &state.metrics,
+                state.bus.subscribe(),
+                stop_rx.clone(),
+            )
+            .await?
         }
         None => None,
     };

@@ -9,7 +9,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use sip_support::{Server, free_block, peers, require, sipp_callee, sipp_caller, wavcmp};
+use sip_support::{
+    Server, free_block, http, login, peers, require, sipp_callee, sipp_caller, wavcmp,
+};
 
 /// SIPp registers `user` from `port` (so the binding's Contact is that port).
 fn register(server: &Server, user: &str, pass: &str, port: u16) {
@@ -58,19 +60,19 @@ fn find(dir: &Path, name: &str) -> Vec<PathBuf> {
 #[test]
 fn a_call_to_the_channel_number_rings_the_staff_softphone_and_is_bridged_and_recorded() {
     let mut server = Server::start(&["--sip-digest", "md5", "--record-calls"]);
-    server.admin(&[
-        "set-sip-account",
-        "--email",
-        "tanaka@example.com",
-        "--username",
-        "tanaka",
-        "--password",
-        "softphone-pw-9",
-    ]);
-    // SIP accounts are read at start.
-    server.restart();
+    // A staff member sets up a softphone account in the console; it works at once.
+    let token = login(&server);
+    let (status, body) = http(
+        &server,
+        "PUT",
+        "/api/v1/me/sip-account",
+        Some(&token),
+        r#"{"username":"sato","password":"softphone-pw-9"}"#,
+    );
+    assert_eq!(status, 200, "{body}");
+    server.wait_log("SIP accounts and trunks reloaded", Duration::from_secs(10));
     let phone = free_block(6);
-    register(&server, "tanaka", "softphone-pw-9", phone);
+    register(&server, "sato", "softphone-pw-9", phone);
     server.wait_log("contacts=1", Duration::from_secs(10));
     let answering = sipp_callee(&server, phone, &[("MODE", "echo"), ("RING_MS", "300")]);
 

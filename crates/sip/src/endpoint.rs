@@ -613,6 +613,14 @@ impl Endpoint {
         self.timers.next()
     }
 
+    /// Replaces the registrar's accounts (username → password), e.g. after staff changed
+    /// their SIP account. No effect without a registrar.
+    pub fn set_registrar_users(&mut self, users: HashMap<String, String>) {
+        if let Some(r) = self.registrar.as_mut() {
+            r.set_users(users);
+        }
+    }
+
     /// Registrar bindings of an AOR (empty without a registrar).
     #[must_use]
     pub fn lookup_bindings(&self, aor: &str, now: Instant) -> Vec<Binding> {

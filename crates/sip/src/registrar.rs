@@ -90,6 +90,12 @@ impl Registrar {
         }
     }
 
+    /// Replaces the accounts (username → password). Bindings stay until they lapse or
+    /// their phone unregisters; a changed password applies to the next REGISTER.
+    pub fn set_users(&mut self, users: HashMap<String, String>) {
+        self.cfg.users = users;
+    }
+
     /// The live bindings of an address-of-record at `now`.
     #[must_use]
     pub fn lookup(&self, aor: &str, now: Instant) -> Vec<Binding> {

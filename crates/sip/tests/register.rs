@@ -189,3 +189,41 @@ fn register_without_registrar_role_gets_405() {
         }]
     );
 }
+
+#[test]
+fn accounts_replaced_at_run_time_apply_to_the_next_register() {
+    let mut p = pair_with_registrar();
+    let bob = p.a.register(p.now, params("bob", "pw-b", 300));
+    p.drive();
+    assert!(
+        p.a_events
+            .iter()
+            .any(|e| matches!(e, Event::RegistrationFailed { registration, status: 403 } if *registration == bob)),
+        "{:?}",
+        p.a_events
+    );
+    let mut users = std::collections::HashMap::new();
+    users.insert("bob".to_owned(), "pw-b".to_owned());
+    p.b.set_registrar_users(users);
+    p.a_events.clear();
+    let again = p.a.register(p.now, params("bob", "pw-b", 300));
+    p.drive();
+    assert!(
+        p.a_events
+            .iter()
+            .any(|e| matches!(e, Event::Registered { registration, .. } if *registration == again)),
+        "{:?}",
+        p.a_events
+    );
+    // alice's account is gone with the replacement.
+    p.a_events.clear();
+    let alice = p.a.register(p.now, params("alice", "s3cret", 300));
+    p.drive();
+    assert!(
+        p.a_events
+            .iter()
+            .any(|e| matches!(e, Event::RegistrationFailed { registration, status: 403 } if *registration == alice)),
+        "{:?}",
+        p.a_events
+    );
+}

@@ -57,6 +57,90 @@ pub(crate) struct TrunkRegistration {
     params: RegisterParams,
 }
 
+impl TrunkRegistration {
+    /// Whether both ask the same registration of the same carrier.
+    fn same(&self, o: &TrunkRegistration) -> bool {
+        let (a, b) = (&self.params, &o.params);
+        self.trunk == o.trunk
+            && a.aor == b.aor
+            && a.registrar == b.registrar
+            && a.registrar_uri == b.registrar_uri
+            && a.transport == b.transport
+            && a.expires == b.expires
+            && a.credentials == b.credentials
+    }
+}
+
+/// Staff SIP accounts and trunk registrations, read again after a change.
+#[derive(Clone)]
+pub(crate) struct Reload {
+    pub(crate) users: HashMap<String, String>,
+    pub(crate) trunks: Vec<TrunkRegistration>,
+}
+
+/// Keeps the edge's SIP accounts and trunk registrations in step with the store: reads
+/// them when the API reports a change of trunks or SIP accounts, and every 30 s for
+/// changes made with `denwa admin` (another process); sends what changed.
+pub(crate) async fn watch_config(
+    store: Arc<dyn Store>,
+    mut events: tokio::sync::broadcast::Receiver<Arc<denwa_core::Event>>,
+    reloads: mpsc::UnboundedSender<Reload>,
+    mut last: Reload,
+) {
+    use denwa_core::event::EventKind;
+    use tokio::sync::broadcast::error::RecvError;
+    let mut tick = tokio::time::interval(std::time::Duration::from_secs(30));
+    tick.tick().await;
+    let mut bus_open = true;
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            e = events.recv(), if bus_open => match e {
+                Ok(e) if matches!(
+                    e.kind,
+                    EventKind::SipAccountChanged
+                        | EventKind::TrunkCreated
+                        | EventKind::TrunkUpdated
+                        | EventKind::TrunkDeleted
+                ) => {}
+                Ok(_) => continue,
+                Err(RecvError::Lagged(_)) => {}
+                Err(RecvError::Closed) => {
+                    bus_open = false;
+                    continue;
+                }
+            },
+            () = reloads.closed() => return,
+        }
+        let users = match load_sip_accounts(store.as_ref()).await {
+            Ok(u) => u,
+            Err(e) => {
+                tracing::warn!(error = %e, "reading SIP accounts failed; keeping the old ones");
+                continue;
+            }
+        };
+        let trunks = match trunk_registrations(store.as_ref()).await {
+            Ok(t) => t,
+            Err(e) => {
+                tracing::warn!(error = %e, "reading trunks failed; keeping the old ones");
+                continue;
+            }
+        };
+        let same_trunks = trunks.len() == last.trunks.len()
+            && trunks.iter().all(|t| last.trunks.iter().any(|o| o.same(t)));
+        if users == last.users && same_trunks {
+            continue;
+        }
+        last = Reload {
+            users: users.clone(),
+            trunks: trunks.clone(),
+        };
+        if reloads.send(Reload { users, trunks }).is_err() {
+            return;
+        }
+    }
+}
+
 /// Default registration interval asked of carriers (RFC 3261 §10.2.1.1 suggests 3600 s).
 const TRUNK_EXPIRES: u32 = 3600;
 
@@ -238,6 +322,7 @@ struct AppCall {
 enum Wake {
     Stop,
     Command(EdgeCommand),
+    Reload(Reload),
     Net(Received),
     Routed(CallHandle, Route),
     Media(MediaNotice),
@@ -256,7 +341,8 @@ pub(crate) struct Edge {
     notices: mpsc::UnboundedReceiver<MediaNotice>,
     routes_tx: mpsc::UnboundedSender<(CallHandle, Route)>,
     routes_rx: mpsc::UnboundedReceiver<(CallHandle, Route)>,
-    registrations: HashMap<RegistrationHandle, String>,
+    registrations: HashMap<RegistrationHandle, TrunkRegistration>,
+    reloads: mpsc::UnboundedReceiver<Reload>,
     /// The registrar's current bindings by AOR (`sip:user@host`), from its events.
     bindings: HashMap<String, Vec<Binding>>,
     commands: mpsc::UnboundedReceiver<EdgeCommand>,
@@ -279,11 +365,12 @@ impl Edge {
         cfg: TelephonyConfig,
         io: SipIo,
         store: Arc<dyn Store>,
-        users: HashMap<String, String>,
-        trunks: Vec<TrunkRegistration>,
+        initial: Reload,
         media_metrics: MediaMetrics,
         commands: mpsc::UnboundedReceiver<EdgeCommand>,
+        reloads: mpsc::UnboundedReceiver<Reload>,
     ) -> anyhow::Result<Edge> {
+        let Reload { users, trunks } = initial;
         let bound = io.local_addr();
         let advertised = match (cfg.public_ip, bound.ip()) {
             (Some(ip), _) => ip,
@@ -316,8 +403,8 @@ impl Edge {
         let mut registrations = HashMap::new();
         for t in trunks {
             tracing::info!(trunk = %t.trunk, aor = %t.params.aor, registrar = %t.params.registrar, "registering with the carrier");
-            let h = ep.register(now, t.params);
-            registrations.insert(h, t.trunk);
+            let h = ep.register(now, t.params.clone());
+            registrations.insert(h, t);
         }
         let ports = PortPool::new(bound.ip(), cfg.rtp_ports);
         let threads = cfg.media_threads;
@@ -344,6 +431,7 @@ impl Edge {
             routes_tx,
             routes_rx,
             registrations,
+            reloads,
             bindings: HashMap::new(),
             commands,
         })
@@ -362,6 +450,7 @@ impl Edge {
                 Some((call, r)) = self.routes_rx.recv() => Wake::Routed(call, r),
                 Some(n) = self.notices.recv() => Wake::Media(n),
                 Some(c) = self.commands.recv() => Wake::Command(c),
+                Some(r) = self.reloads.recv() => Wake::Reload(r),
                 _ = tokio::time::sleep_until(at.into()) => Wake::Timer,
             };
             let now = Instant::now();
@@ -390,6 +479,7 @@ impl Edge {
                 }
                 Wake::Routed(call, r) => self.on_route(now, call, r),
                 Wake::Media(n) => self.on_media(now, n),
+                Wake::Reload(r) => self.reload(now, r),
                 Wake::Command(EdgeCommand::TestCall { params, reply }) => {
                     self.place_test_call(now, params, reply);
                 }
@@ -532,7 +622,7 @@ impl Edge {
                 let trunk = self
                     .registrations
                     .get(&registration)
-                    .map_or("?", String::as_str);
+                    .map_or("?", |t| t.trunk.as_str());
                 tracing::info!(%trunk, expires, "trunk registered");
             }
             Event::RegistrationFailed {
@@ -542,10 +632,41 @@ impl Edge {
                 let trunk = self
                     .registrations
                     .get(&registration)
-                    .map_or("?", String::as_str);
+                    .map_or("?", |t| t.trunk.as_str());
                 tracing::warn!(%trunk, status, "trunk registration failed; retrying in a minute");
             }
             other => tracing::debug!(event = ?other, "SIP event"),
+        }
+    }
+
+    /// New SIP accounts and trunk registrations from the store: the registrar takes the
+    /// accounts; registrations that are no longer wanted are removed, new ones started.
+    fn reload(&mut self, now: Instant, r: Reload) {
+        tracing::info!(
+            sip_accounts = r.users.len(),
+            trunk_registrations = r.trunks.len(),
+            "SIP accounts and trunks reloaded"
+        );
+        self.ep.set_registrar_users(r.users);
+        let gone: Vec<RegistrationHandle> = self
+            .registrations
+            .iter()
+            .filter(|(_, old)| !r.trunks.iter().any(|t| t.same(old)))
+            .map(|(h, _)| *h)
+            .collect();
+        for h in gone {
+            if let Some(old) = self.registrations.remove(&h) {
+                tracing::info!(trunk = %old.trunk, "trunk registration removed");
+                let _ = self.ep.unregister(now, h);
+            }
+        }
+        for t in r.trunks {
+            if self.registrations.values().any(|old| old.same(&t)) {
+                continue;
+            }
+            tracing::info!(trunk = %t.trunk, aor = %t.params.aor, registrar = %t.params.registrar, "registering with the carrier");
+            let h = self.ep.register(now, t.params.clone());
+            self.registrations.insert(h, t);
         }
     }
 

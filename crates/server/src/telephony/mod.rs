@@ -87,6 +87,7 @@ impl Telephony {
         cfg: TelephonyConfig,
         store: Arc<dyn Store>,
         metrics: &denwa_api::metrics::Metrics,
+        events: tokio::sync::broadcast::Receiver<Arc<denwa_core::Event>>,
         stop: watch::Receiver<bool>,
     ) -> anyhow::Result<Option<Telephony>> {
         let io = match transport::SipIo::bind(cfg.sip).await {
@@ -106,7 +107,15 @@ impl Telephony {
             commands,
             ring_timeout: cfg.ring_timeout,
         });
-        let edge = edge::Edge::new(cfg, io, store, users, trunks, media_metrics, rx)?;
+        let (reload_tx, reloads) = tokio::sync::mpsc::unbounded_channel();
+        let initial = edge::Reload { users, trunks };
+        tokio::spawn(edge::watch_config(
+            store.clone(),
+            events,
+            reload_tx,
+            initial.clone(),
+        ));
+        let edge = edge::Edge::new(cfg, io, store, initial, media_metrics, rx, reloads)?;
         let task = tokio::spawn(edge.run(stop));
         Ok(Some(Telephony { task, handle }))
     }
