@@ -515,6 +515,22 @@ impl Room {
         Ok(())
     }
 
+    /// The far end moved its media (a re-INVITE or UPDATE with a new `c=`/`m=` address):
+    /// RTP goes to `rtp` and RTCP to the port after it, and a symmetric-RTP leg latches
+    /// afresh onto the first packet from its new source.
+    pub fn set_remote(&mut self, leg: LegId, rtp: SocketAddr) -> Result<(), Error> {
+        let i = self.index(leg)?;
+        let l = &mut self.legs[i];
+        if l.remote_rtp == Some(rtp) && !l.rtp_latched {
+            return Ok(());
+        }
+        l.remote_rtp = Some(rtp);
+        l.remote_rtcp = Some(SocketAddr::new(rtp.ip(), rtp.port().wrapping_add(1)));
+        l.rtp_latched = false;
+        l.rtcp_latched = false;
+        Ok(())
+    }
+
     /// Puts the customer on hold at the request of staff leg `by` (SPEC HD-1):
     /// the customer hears hold music instead of the staff, the staff keep
     /// hearing each other and no longer hear the customer.

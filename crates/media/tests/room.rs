@@ -620,3 +620,29 @@ fn a_leg_joining_while_datagrams_wait_keeps_their_order() {
     }
     assert_eq!(room.dropped_transmits(), 0);
 }
+
+#[test]
+fn a_leg_that_moves_its_media_is_followed_after_set_remote() {
+    let mut sim = Sim::new();
+    let c = sim.join(Role::Customer, Some(500.0));
+    let a = sim.join(Role::Staff, Some(700.0));
+    sim.run(1.0);
+    // The customer's phone (symmetric RTP, latched) moves to another address, as a
+    // re-INVITE would announce. Without set_remote its packets would be refused as
+    // foreign and the room would keep sending to the old address.
+    let moved: std::net::SocketAddr = "198.51.100.7:40000".parse().unwrap();
+    sim.phones[c].addr = moved;
+    let leg = sim.phones[c].leg;
+    sim.room.set_remote(leg, moved).unwrap();
+    sim.run(1.0);
+    assert!(
+        sim.phones[a].hears(500.0, 0.5) > PRESENT,
+        "staff hear the moved customer"
+    );
+    assert!(
+        sim.phones[c].hears(700.0, 0.5) > PRESENT,
+        "the customer hears staff there"
+    );
+    sim.room.remove_leg(leg).unwrap();
+    assert!(sim.room.set_remote(leg, moved).is_err(), "a leg that left");
+}

@@ -57,10 +57,13 @@ fn find(dir: &Path, name: &str) -> Vec<PathBuf> {
     out
 }
 
-#[test]
-fn a_call_to_the_channel_number_rings_the_staff_softphone_and_is_bridged_and_recorded() {
-    let mut server = Server::start(&["--sip-digest", "md5", "--record-calls"]);
-    // A staff member sets up a softphone account in the console; it works at once.
+/// A server whose demo owner (sato) set up a softphone account in the console and whose
+/// softphone registered from a free port block: (server, the phone's SIP port).
+fn server_with_a_registered_softphone(extra: &[&str]) -> (Server, u16) {
+    let mut args = vec!["--sip-digest", "md5"];
+    args.extend_from_slice(extra);
+    let mut server = Server::start(&args);
+    // The account works at once: no restart.
     let token = login(&server);
     let (status, body) = http(
         &server,
@@ -74,6 +77,12 @@ fn a_call_to_the_channel_number_rings_the_staff_softphone_and_is_bridged_and_rec
     let phone = free_block(6);
     register(&server, "sato", "softphone-pw-9", phone);
     server.wait_log("contacts=1", Duration::from_secs(10));
+    (server, phone)
+}
+
+#[test]
+fn a_call_to_the_channel_number_rings_the_staff_softphone_and_is_bridged_and_recorded() {
+    let (server, phone) = server_with_a_registered_softphone(&["--record-calls"]);
     let answering = sipp_callee(&server, phone, &[("MODE", "echo"), ("RING_MS", "300")]);
 
     // The demo channel's number, dialled as a carrier sends it.
@@ -106,4 +115,92 @@ fn a_call_to_the_channel_number_rings_the_staff_softphone_and_is_bridged_and_rec
         let (ok, cmp) = wavcmp(&peers().join("media/speech_8k.wav"), &files[0]);
         assert!(ok, "{track} does not hold the speech: {cmp}");
     }
+}
+
+/// 16-bit mono PCM samples of a WAV file and its rate.
+fn wav(path: &Path) -> (Vec<i16>, u32) {
+    let b = std::fs::read(path).unwrap();
+    let rate = u32::from_le_bytes(b[24..28].try_into().unwrap());
+    let mut at = 12;
+    while at + 8 <= b.len() {
+        let len = u32::from_le_bytes(b[at + 4..at + 8].try_into().unwrap()) as usize;
+        if &b[at..at + 4] == b"data" {
+            let data = &b[at + 8..(at + 8 + len).min(b.len())];
+            let s = data
+                .chunks_exact(2)
+                .map(|c| i16::from_le_bytes([c[0], c[1]]))
+                .collect();
+            return (s, rate);
+        }
+        at += 8 + len;
+    }
+    panic!("no data chunk in {}", path.display());
+}
+
+/// RMS of `samples` between `from` and `to` seconds.
+fn rms(samples: &[i16], rate: u32, from: f64, to: f64) -> f64 {
+    let a = ((from * f64::from(rate)) as usize).min(samples.len());
+    let b = ((to * f64::from(rate)) as usize).min(samples.len());
+    let part = &samples[a..b];
+    assert!(!part.is_empty(), "the recording ends before {from} s");
+    (part.iter().map(|&x| f64::from(x).powi(2)).sum::<f64>() / part.len() as f64).sqrt()
+}
+
+#[test]
+fn hold_on_the_softphone_plays_hold_music_to_the_caller_until_it_resumes() {
+    let (server, phone) = server_with_a_registered_softphone(&[]);
+    // The softphone answers silently, holds at 2 s and resumes at 5 s.
+    let dir = server.dir.path().to_owned();
+    let scenario = peers().join("sipp/uas_hold.xml");
+    let softphone = std::thread::spawn(move || {
+        Command::new("sipp")
+            .arg("-sf")
+            .arg(scenario)
+            .args(["-i", "127.0.0.1", "-p", &phone.to_string()])
+            .args(["-mp", &(phone + 4).to_string(), "-m", "1", "-nostdin"])
+            .args([
+                "-timeout",
+                "90s",
+                "-timeout_error",
+                "-trace_msg",
+                "-message_file",
+            ])
+            .arg(dir.join("hold-phone.log"))
+            .current_dir(&dir)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .unwrap()
+    });
+    let end = std::time::Instant::now() + Duration::from_secs(20);
+    while std::net::UdpSocket::bind(("127.0.0.1", phone)).is_ok() {
+        assert!(
+            std::time::Instant::now() < end,
+            "the SIPp softphone did not start"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let run = sipp_caller(&server, &[("SERVICE", "05012345678"), ("REC", "1")]);
+    run.assert_ok(&server, "SIPp customer calling the channel number");
+    let status = softphone.join().unwrap();
+    assert!(
+        status.success(),
+        "softphone: {}\nserver:\n{}",
+        std::fs::read_to_string(server.dir.path().join("hold-phone.log")).unwrap_or_default(),
+        server.log()
+    );
+    let log = server.log();
+    assert!(log.contains("cmd=Hold"), "{log}");
+    assert!(log.contains("cmd=Unhold"), "{log}");
+    // What the caller heard: silence from the silent phone, music while held.
+    let (heard, rate) = wav(&run.run_dir.join("rx.wav"));
+    let before = rms(&heard, rate, 0.3, 1.6);
+    let held = rms(&heard, rate, 2.6, 4.6);
+    let after = rms(&heard, rate, 6.0, 9.0);
+    assert!(held > 300.0, "no hold music while held (RMS {held:.0})");
+    assert!(
+        before < 50.0 && after < 50.0,
+        "sound outside the hold: {before:.0} / {after:.0}"
+    );
 }

@@ -23,7 +23,8 @@ use tokio::sync::{mpsc, oneshot, watch};
 
 use super::TelephonyConfig;
 use super::media::{
-    MediaMetrics, MediaNotice, MediaRuntime, PortPool, RtpPair, StartLeg, StartMedia, randomise,
+    CallCommand, MediaMetrics, MediaNotice, MediaRuntime, PortPool, RtpPair, StartLeg, StartMedia,
+    randomise,
 };
 use super::routing::{REALM, Route, Router};
 use super::transport::{Received, SipIo};
@@ -588,6 +589,7 @@ impl Edge {
                     hold = audio.remote_hold,
                     "session modified by the far end"
                 );
+                self.on_session_modified(call, &audio);
             }
             Event::Dtmf { call, digit } => {
                 tracing::info!(call = call.0, digit = %digit, via = "info", "dtmf");
@@ -1171,6 +1173,33 @@ impl Edge {
             };
         }
         self.start_echo_media(call, pair, neg);
+    }
+
+    /// A re-INVITE/UPDATE changed a running call: follow a moved far end, and when the
+    /// staff softphone of a bridge holds (`sendonly`/`inactive`), the customer hears hold
+    /// music until it resumes (SPEC HD-1, HD-2).
+    fn on_session_modified(&mut self, call: CallHandle, audio: &NegotiatedAudio) {
+        let room = match self.calls.get(&call).map(|c| &c.state) {
+            Some(CallState::Bridged { room, .. }) => *room,
+            Some(CallState::Echo { pending: None, .. }) => call,
+            _ => return,
+        };
+        self.media.command(
+            room,
+            CallCommand::Remote {
+                dialog: call,
+                rtp: audio.remote_rtp,
+            },
+        );
+        if room != call {
+            // The staff side of a bridge.
+            let cmd = if audio.remote_hold {
+                CallCommand::Hold { by: call }
+            } else {
+                CallCommand::Unhold
+            };
+            self.media.command(room, cmd);
+        }
     }
 
     /// A softphone refused or never answered.

@@ -21,7 +21,7 @@ use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use tokio::net::UdpSocket;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::mpsc;
 
 /// What the media side tells the SIP edge.
 #[derive(Debug)]
@@ -170,7 +170,20 @@ impl MediaMetrics {
 
 enum Command {
     Start(Box<StartMedia>),
-    Stop(CallHandle),
+    Call(CallHandle, CallCommand),
+}
+
+/// A change to a running call's room.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum CallCommand {
+    /// End the call's media (its sockets close).
+    Stop,
+    /// The staff dialog `by` put the customer on hold: the customer hears hold music.
+    Hold { by: CallHandle },
+    /// Back from hold.
+    Unhold,
+    /// The far end of `dialog` moved its media to `rtp` (re-INVITE/UPDATE).
+    Remote { dialog: CallHandle, rtp: SocketAddr },
 }
 
 /// The media threads, from the SIP edge's side.
@@ -225,7 +238,14 @@ impl MediaRuntime {
     /// Stops a call's media (its sockets close, freeing the ports).
     pub(crate) fn stop_call(&mut self, call: CallHandle) {
         if let Some(shard) = self.placement.remove(&call) {
-            let _ = self.shards[shard].send(Command::Stop(call));
+            let _ = self.shards[shard].send(Command::Call(call, CallCommand::Stop));
+        }
+    }
+
+    /// Changes a running call's room (hold, a moved far end).
+    pub(crate) fn command(&self, call: CallHandle, cmd: CallCommand) {
+        if let Some(&shard) = self.placement.get(&call) {
+            let _ = self.shards[shard].send(Command::Call(call, cmd));
         }
     }
 
@@ -243,30 +263,30 @@ async fn shard(
     notices: mpsc::UnboundedSender<MediaNotice>,
     metrics: MediaMetrics,
 ) {
-    let mut running: HashMap<CallHandle, oneshot::Sender<()>> = HashMap::new();
+    let mut running: HashMap<CallHandle, mpsc::UnboundedSender<CallCommand>> = HashMap::new();
     while let Some(cmd) = commands.recv().await {
-        running.retain(|_, stop| !stop.is_closed());
+        running.retain(|_, call| !call.is_closed());
         match cmd {
             Command::Start(start) => {
-                let (stop_tx, stop_rx) = oneshot::channel();
-                running.insert(start.call, stop_tx);
-                tokio::task::spawn_local(run_call(
-                    *start,
-                    stop_rx,
-                    notices.clone(),
-                    metrics.clone(),
-                ));
+                let (tx, rx) = mpsc::unbounded_channel();
+                running.insert(start.call, tx);
+                tokio::task::spawn_local(run_call(*start, rx, notices.clone(), metrics.clone()));
             }
-            Command::Stop(call) => {
-                if let Some(stop) = running.remove(&call) {
-                    let _ = stop.send(());
+            Command::Call(call, CallCommand::Stop) => {
+                if let Some(tx) = running.remove(&call) {
+                    let _ = tx.send(CallCommand::Stop);
+                }
+            }
+            Command::Call(call, cmd) => {
+                if let Some(tx) = running.get(&call) {
+                    let _ = tx.send(cmd);
                 }
             }
         }
     }
     // The edge is gone: stop every call and let their tasks finish.
-    for (_, stop) in running.drain() {
-        let _ = stop.send(());
+    for (_, call) in running.drain() {
+        let _ = call.send(CallCommand::Stop);
     }
     tokio::task::yield_now().await;
 }
@@ -331,7 +351,7 @@ fn poll_arrival(
 /// One call: owns its room and sockets until stopped or its media times out.
 async fn run_call(
     start: StartMedia,
-    mut stop: oneshot::Receiver<()>,
+    mut commands: mpsc::UnboundedReceiver<CallCommand>,
     notices: mpsc::UnboundedSender<MediaNotice>,
     metrics: MediaMetrics,
 ) {
@@ -393,7 +413,10 @@ async fn run_call(
     let mut tick_count: u32 = 0;
     let reason = loop {
         tokio::select! {
-            _ = &mut stop => break None,
+            c = commands.recv() => match c {
+                None | Some(CallCommand::Stop) => break None,
+                Some(cmd) => apply(&mut room, &legs, call, cmd),
+            },
             a = std::future::poll_fn(|cx| poll_arrival(cx, &legs, &mut buf)) => {
                 let leg = legs[a.leg].id;
                 let data = &buf[..a.len];
@@ -453,6 +476,30 @@ async fn run_call(
     }
     if let Some(reason) = reason {
         ended(reason);
+    }
+}
+
+/// Applies an edge command to the room (the first leg is the customer's).
+fn apply(room: &mut Room, legs: &[RunningLeg], call: CallHandle, cmd: CallCommand) {
+    let leg_of = |dialog: CallHandle| legs.iter().find(|l| l.dialog == dialog).map(|l| l.id);
+    let result = match cmd {
+        CallCommand::Stop => Ok(()),
+        CallCommand::Hold { by } => match (legs.first(), leg_of(by)) {
+            (Some(customer), Some(by)) => room.hold(customer.id, by),
+            _ => Ok(()),
+        },
+        CallCommand::Unhold => {
+            room.unhold();
+            Ok(())
+        }
+        CallCommand::Remote { dialog, rtp } => match leg_of(dialog) {
+            Some(leg) => room.set_remote(leg, rtp),
+            None => Ok(()),
+        },
+    };
+    match result {
+        Ok(()) => tracing::info!(call = call.0, ?cmd, "media changed"),
+        Err(e) => tracing::warn!(call = call.0, ?cmd, error = %e, "media change refused"),
     }
 }
 
