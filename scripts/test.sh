@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 start=$(date +%s)
 
 apt_install ca-certificates pkg-config build-essential chromium \
-    sip-tester tshark baresip sox iproute2 python3
+    sip-tester tshark baresip sox iproute2 python3 libopus-dev
 ensure_rust
 ensure_node
 
@@ -19,6 +19,10 @@ cargo clippy --workspace --all-targets -- -D warnings
 
 echo "==> cargo test"
 cargo test --workspace
+
+echo "==> media with Opus (browser legs; links Debian's libopus)"
+cargo clippy -p denwa-media --all-targets --features opus -- -D warnings
+cargo test -p denwa-media --features opus
 
 echo "==> console: install, type-check, build, unit tests"
 (cd web && npm ci --no-audit --no-fund --loglevel=error && npm run build && npm test)
