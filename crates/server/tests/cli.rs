@@ -1,7 +1,9 @@
 //! The `denwa` binary as a user runs it: admin commands, `serve` with the demo, env and
 //! TOML configuration, graceful shutdown on SIGTERM.
 
-use std::io::{BufRead, BufReader, Read, Write};
+mod sip_support;
+
+use std::io::{BufRead, BufReader};
 use std::net::TcpStream;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
@@ -31,26 +33,7 @@ fn free_port() -> u16 {
 
 /// A blocking HTTP/1.1 request; returns (status, body).
 fn http(port: u16, method: &str, path: &str, body: Option<&str>) -> (u16, String) {
-    let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
-    let body = body.unwrap_or("");
-    write!(
-        s,
-        "{method} {path} HTTP/1.1\r\nhost: x\r\nconnection: close\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{body}",
-        body.len()
-    )
-    .unwrap();
-    let mut out = String::new();
-    s.read_to_string(&mut out).unwrap();
-    let status = out
-        .split_whitespace()
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0);
-    let body = out
-        .split_once("\r\n\r\n")
-        .map(|(_, b)| b.to_owned())
-        .unwrap_or_default();
-    (status, body)
+    sip_support::http_to(port, method, path, None, body.unwrap_or(""))
 }
 
 /// Starts `denwa serve`; a thread collects what it prints.

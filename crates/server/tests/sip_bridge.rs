@@ -10,32 +10,18 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use sip_support::{
-    Server, free_block, http, login, peers, require, sipp_callee, sipp_caller, wavcmp,
+    Server, free_block, http, login, peers, sipp_callee, sipp_caller, sipp_once, wavcmp,
 };
 
 /// SIPp registers `user` from `port` (so the binding's Contact is that port).
 fn register(server: &Server, user: &str, pass: &str, port: u16) {
-    require("sipp", "sip-tester");
-    let log = server.dir.path().join(format!("register-{port}.log"));
-    let status = Command::new("sipp")
-        .arg(format!("127.0.0.1:{}", server.sip_port))
-        .arg("-sf")
-        .arg(peers().join("sipp/uac_register.xml"))
-        .args(["-i", "127.0.0.1", "-p", &port.to_string()])
-        .args(["-m", "1", "-au", user, "-ap", pass, "-key", "user", user])
-        .args(["-key", "expires", "300", "-nostdin", "-timeout", "30s"])
-        .args(["-timeout_error", "-trace_msg", "-message_file"])
-        .arg(&log)
-        .current_dir(server.dir.path())
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .unwrap();
+    let args = [
+        "-au", user, "-ap", pass, "-key", "user", user, "-key", "expires", "300",
+    ];
+    let (ok, messages) = sipp_once(server, "uac_register.xml", port, &args);
     assert!(
-        status.success(),
-        "registration failed:\n{}\nserver:\n{}",
-        std::fs::read_to_string(&log).unwrap_or_default(),
+        ok,
+        "registration failed:\n{messages}\nserver:\n{}",
         server.log()
     );
 }

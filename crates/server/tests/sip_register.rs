@@ -6,7 +6,7 @@ mod sip_support;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use sip_support::{Server, free_block, peers, require};
+use sip_support::{Server, free_block, peers, require, sipp_once};
 
 struct Sipp(Child);
 
@@ -118,35 +118,11 @@ fn a_wrong_trunk_password_is_refused_by_the_carrier() {
 
 /// SIPp as a staff softphone registering with its SIP account (MD5 digest).
 fn softphone(server: &Server, user: &str, pass: &str) -> (bool, String) {
-    require("sipp", "sip-tester");
     let port = free_block(2);
-    let log = server.dir.path().join(format!("softphone-{port}.log"));
-    let status = Command::new("sipp")
-        .arg(format!("127.0.0.1:{}", server.sip_port))
-        .arg("-sf")
-        .arg(peers().join("sipp/uac_register.xml"))
-        .args([
-            "-i",
-            "127.0.0.1",
-            "-ci",
-            "127.0.0.1",
-            "-p",
-            &port.to_string(),
-        ])
-        .args(["-m", "1", "-au", user, "-ap", pass, "-key", "user", user])
-        .args(["-key", "expires", "300", "-nostdin", "-timeout", "30s"])
-        .args(["-timeout_error", "-trace_msg", "-message_file"])
-        .arg(&log)
-        .current_dir(server.dir.path())
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .unwrap();
-    (
-        status.success(),
-        std::fs::read_to_string(&log).unwrap_or_default(),
-    )
+    let args = [
+        "-au", user, "-ap", pass, "-key", "user", user, "-key", "expires", "300",
+    ];
+    sipp_once(server, "uac_register.xml", port, &args)
 }
 
 #[test]

@@ -4,37 +4,16 @@
 
 mod sip_support;
 
-use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use sip_support::{Server, free_block, http, login, peers, require};
+use sip_support::{Server, free_block, http, login, sipp_once};
 
 /// SIPp calls the echo number, answering the 407 as `user`/`pass`; (success, messages).
 fn call(server: &Server, user: &str, pass: &str) -> (bool, String) {
-    require("sipp", "sip-tester");
     let port = free_block(4);
-    let log = server.dir.path().join(format!("auth-call-{port}.log"));
-    let status = Command::new("sipp")
-        .arg(format!("127.0.0.1:{}", server.sip_port))
-        .arg("-sf")
-        .arg(peers().join("sipp/uac_auth_call.xml"))
-        .args(["-i", "127.0.0.1", "-p", &port.to_string()])
-        .args(["-mp", &(port + 2).to_string(), "-s", "9196"])
-        .args([
-            "-m", "1", "-au", user, "-ap", pass, "-nostdin", "-timeout", "30s",
-        ])
-        .args(["-timeout_error", "-trace_msg", "-message_file"])
-        .arg(&log)
-        .current_dir(server.dir.path())
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .unwrap();
-    (
-        status.success(),
-        std::fs::read_to_string(&log).unwrap_or_default(),
-    )
+    let media = (port + 2).to_string();
+    let args = ["-mp", &media, "-s", "9196", "-au", user, "-ap", pass];
+    sipp_once(server, "uac_auth_call.xml", port, &args)
 }
 
 #[test]

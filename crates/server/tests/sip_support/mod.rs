@@ -364,8 +364,19 @@ pub(crate) fn http(
     token: Option<&str>,
     body: &str,
 ) -> (u16, String) {
+    http_to(server.http_port, method, path, token, body)
+}
+
+/// [`http`] to any port on 127.0.0.1.
+pub(crate) fn http_to(
+    port: u16,
+    method: &str,
+    path: &str,
+    token: Option<&str>,
+    body: &str,
+) -> (u16, String) {
     use std::io::Write;
-    let mut s = std::net::TcpStream::connect(("127.0.0.1", server.http_port)).unwrap();
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
     let auth = token.map_or(String::new(), |t| format!("authorization: Bearer {t}\r\n"));
     write!(
         s,
@@ -385,6 +396,44 @@ pub(crate) fn http(
         .map(|(_, b)| b.to_owned())
         .unwrap_or_default();
     (status, body)
+}
+
+/// Runs SIPp once (`-m 1`) against the server: `scenario` (under `tests/peers/sipp`) from
+/// local SIP port `port`, with `args` (keys, `-au`/`-ap`, `-mp` …), a 30 s limit and its
+/// messages traced; (whether it succeeded, the message trace).
+pub(crate) fn sipp_once(
+    server: &Server,
+    scenario: &str,
+    port: u16,
+    args: &[&str],
+) -> (bool, String) {
+    require("sipp", "sip-tester");
+    let log = server.dir.path().join(format!("sipp-{port}.log"));
+    let status = Command::new("sipp")
+        .arg(format!("127.0.0.1:{}", server.sip_port))
+        .arg("-sf")
+        .arg(peers().join("sipp").join(scenario))
+        .args(["-i", "127.0.0.1", "-p", &port.to_string(), "-m", "1"])
+        .args(args)
+        .args([
+            "-nostdin",
+            "-timeout",
+            "30s",
+            "-timeout_error",
+            "-trace_msg",
+        ])
+        .arg("-message_file")
+        .arg(&log)
+        .current_dir(server.dir.path())
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .unwrap();
+    (
+        status.success(),
+        std::fs::read_to_string(&log).unwrap_or_default(),
+    )
 }
 
 /// Signs in as the demo owner (sato@example.com); the session token.
