@@ -83,31 +83,40 @@ measure() {
   return "$rc"
 }
 
-# step_rates NAME PORT PID_TO_MEASURE... -> rows for each rate until failure, then a step at half
-# the highest clean rate (skipped when the ladder already ran it)
+# step_rates NAME PORT START STOP -> rows for each rate until failure, then a step at half the
+# highest clean rate on a restarted system (an overloaded step leaves retransmissions and
+# half-finished calls behind); skipped when the ladder already ran that rate. START sets PIDS
+# (the server processes whose CPU is measured).
 step_rates() {
-  local name="$1" port="$2"; shift 2
+  local name="$1" port="$2" start="$3" stop="$4"
   local R best=0 half
   for R in $RATES; do
-    if measure "$name" ladder "$R" "$port" "$@"; then best=$R; else
+    # shellcheck disable=SC2086
+    if measure "$name" ladder "$R" "$port" $PIDS; then best=$R; else
       log "$name: more than 0.1 % failed or under 95 % of the rate at $R calls/s"; break; fi
   done
   half=$((best / 2))
   if ((half > 0)) && [[ " $RATES " != *" $half "* ]]; then
-    sleep 5 # let the overloaded step drain
-    measure "$name" half "$half" "$port" "$@" || true
+    "$stop"; sleep 2; "$start"
+    # shellcheck disable=SC2086
+    measure "$name" half "$half" "$port" $PIDS || true
   fi
 }
 
 echo "system,step,target_cps,achieved_cps,calls,failed,failed_pct,invite_180_p50_ms,invite_180_p99_ms,invite_200_p50_ms,invite_200_p99_ms,server_cpu_pct" >"$RUN_DIR/results.csv"
 
 # ---- denwa
-DATA="$RUN_DIR/denwa-data"
-bg_start denwa env RUST_LOG=warn "$DENWA_BIN" serve --demo --data-dir "$DATA" --web-dir "$RUN_DIR/none" \
-  --http "$PEER_IP:$HTTP_PORT" --sip "$PEER_IP:$DENWA_SIP" --rtp-ports 20000-39999 \
-  --sip-invite-rate 1000000 --sip-max-transactions 1000000 --echo-max-duration 3600
-DENWA_PID=$BG_PID
-wait_listen udp "$DENWA_SIP" 30
+N=0
+start_denwa() {
+  N=$((N + 1))
+  bg_start "denwa$N" env RUST_LOG=warn "$DENWA_BIN" serve --demo --data-dir "$RUN_DIR/denwa-data$N" \
+    --web-dir "$RUN_DIR/none" --http "$PEER_IP:$HTTP_PORT" --sip "$PEER_IP:$DENWA_SIP" --rtp-ports 20000-39999 \
+    --sip-invite-rate 1000000 --sip-max-transactions 1000000 --echo-max-duration 3600
+  DENWA_PID=$BG_PID PIDS=$BG_PID
+  wait_listen udp "$DENWA_SIP" 30
+}
+stop_denwa() { stop_pid "$DENWA_PID"; }
+start_denwa
 # memory per established dialog, on the fresh server: MEM_CALLS calls held 20 s, RSS sampled
 # at the plateau
 idle=$(rss_kib "$DENWA_PID")
@@ -117,30 +126,37 @@ MEMLOAD=$!
 sleep 12; peak=$(rss_kib "$DENWA_PID")
 wait "$MEMLOAD" || true
 per_call=$(python3 -c "print(round(($peak-$idle)*1024/$MEM_CALLS))")
-step_rates denwa "$DENWA_SIP" "$DENWA_PID"
-stop_pid "$DENWA_PID"
+step_rates denwa "$DENWA_SIP" start_denwa stop_denwa
+stop_denwa
 
 # ---- kamailio + rtpengine in front of a SIPp UAS
-if [[ "${SKIP_KAMAILIO:-0}" != 1 ]]; then
-  command -v kamailio >/dev/null || die "kamailio missing: apt-get install kamailio rtpengine-daemon"
+start_kamailio() {
+  local k
+  N=$((N + 1)); k="$RUN_DIR/kamailio$N"
   # rtpengine always opens its CLI on 127.0.0.1:2224: wait while another run's rtpengine has it
   for _ in $(seq 600); do ss -ltn | awk '{print $4}' | grep -qx '127.0.0.1:2224' || break; sleep 1; done
   ss -ltn | awk '{print $4}' | grep -qx '127.0.0.1:2224' && die "tcp/2224 (rtpengine CLI) still busy after 10 min"
+  ( cd "$RUN_DIR" && exec sipp -sf "$RUN_DIR/uas_answer.xml" -i "$PEER_IP" -p "$UAS_PORT" -bind_local -ci "$PEER_IP" -mi "$PEER_IP" \
+      -mp "$UAS_MP" -buff_size 4194304 -nostdin -max_recv_loops 10000 -max_sched_loops 10000 ) \
+      >"$k-uas.log" 2>&1 </dev/null &
+  UAS=$!; _BG_PIDS+=("$UAS")
+  bg_start "kamailio$N" env RUN_DIR="$k" KAM_PORT="$KAM_PORT" NEXT_HOP="$PEER_IP:$UAS_PORT" \
+    NG_PORT="$NG_PORT" RECORD=no TIMEOUT_S=3600 bash "$PEERS_DIR/kamailio/kamailio_rtpengine.sh"
+  KAM=$BG_PID
+  for _ in $(seq 300); do [[ -e "$k/ready" ]] && break; sleep 0.1; done
+  [[ -e "$k/ready" ]] || die "kamailio did not start (see $k)"
+  PIDS=$(pgrep -d ' ' -P "$(cat "$k/kamailio.pid" 2>/dev/null || echo 1)" 2>/dev/null || true)
+  PIDS="$(cat "$k/kamailio.pid" 2>/dev/null) $PIDS $(cat "$k/rtpengine.pid" 2>/dev/null)"
+}
+stop_kamailio() { stop_pid "$KAM"; stop_pid "$UAS"; }
+if [[ "${SKIP_KAMAILIO:-0}" != 1 ]]; then
+  command -v kamailio >/dev/null || die "kamailio missing: apt-get install kamailio rtpengine-daemon"
   # the far end: tests/peers' UAS (it copies Record-Route, unlike sipp -sn uas), answering at once
   export RING_MS=1 HANGUP_MS=600000 SDP_IP="$PEER_IP" SDP_PORT="$UAS_MP"
   render "$PEERS_DIR/sipp/uas_answer.xml.in" "$RUN_DIR/uas_answer.xml"
-  ( cd "$RUN_DIR" && exec sipp -sf "$RUN_DIR/uas_answer.xml" -i "$PEER_IP" -p "$UAS_PORT" -bind_local -ci "$PEER_IP" -mi "$PEER_IP" \
-      -mp "$UAS_MP" -buff_size 4194304 -nostdin -max_recv_loops 10000 -max_sched_loops 10000 ) \
-      >"$RUN_DIR/uas.log" 2>&1 </dev/null &
-  UAS=$!; _BG_PIDS+=("$UAS")
-  bg_start kamailio env RUN_DIR="$RUN_DIR/kamailio" KAM_PORT="$KAM_PORT" NEXT_HOP="$PEER_IP:$UAS_PORT" \
-    NG_PORT="$NG_PORT" RECORD=no TIMEOUT_S=3600 bash "$PEERS_DIR/kamailio/kamailio_rtpengine.sh"
-  for _ in $(seq 300); do [[ -e "$RUN_DIR/kamailio/ready" ]] && break; sleep 0.1; done
-  [[ -e "$RUN_DIR/kamailio/ready" ]] || die "kamailio did not start (see $RUN_DIR/kamailio)"
-  kpids=$(pgrep -d ' ' -P "$(cat "$RUN_DIR/kamailio/kamailio.pid" 2>/dev/null || echo 1)" 2>/dev/null || true)
-  kpids="$(cat "$RUN_DIR/kamailio/kamailio.pid" 2>/dev/null) $kpids $(cat "$RUN_DIR/kamailio/rtpengine.pid" 2>/dev/null)"
-  # shellcheck disable=SC2086
-  step_rates kamailio "$KAM_PORT" $kpids
+  start_kamailio
+  step_rates kamailio "$KAM_PORT" start_kamailio stop_kamailio
+  stop_kamailio
 fi
 
 echo
