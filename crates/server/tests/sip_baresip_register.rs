@@ -1,5 +1,6 @@
 //! baresip, the real softphone, registers with a staff member's SIP account at denwa's
-//! registrar, calls the echo number over that account, and unregisters when it quits.
+//! registrar, calls the echo number over that account, is rung at its registered contact
+//! (and answers) when a customer calls the channel number, and unregisters when it quits.
 //!
 //! The binding is read back from denwa itself with a registrar query (RFC 3261 §10.2.4: a
 //! REGISTER without Contact is answered with every current binding), before, during and
@@ -339,4 +340,78 @@ fn with_the_default_sha256_challenge_baresip_registers_only_if_its_libre_knows_s
             server.log()
         );
     }
+}
+
+#[test]
+fn a_customer_call_to_the_channel_number_rings_the_registered_baresip_which_answers() {
+    let mut server = server_with_account(&["--sip-digest", "md5"]);
+    // baresip says the speech backwards, so each direction is told apart.
+    let reversed = server.dir.path().join("speech_reversed.wav");
+    let status = Command::new("sox")
+        .arg(sip_support::peers().join("media/speech_8k.wav"))
+        .arg(&reversed)
+        .arg("reverse")
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let phone = phone_env(
+        &server,
+        PASS,
+        &[
+            ("MODE", "answer".into()),
+            ("CALLS", "1".into()),
+            ("HOLD_S", "0".into()),
+            ("SPEECH_WAV", reversed.display().to_string()),
+            ("TIMEOUT_S", "60".into()),
+        ],
+    );
+    let dir = server.dir.path().to_owned();
+    let env = phone.env.clone();
+    let baresip = std::thread::spawn(move || run_phone(&dir, &env, Duration::from_secs(90)));
+    server.wait_log(
+        &format!("SIP registration aor=sip:{USER}@127.0.0.1 contacts=1"),
+        Duration::from_secs(60),
+    );
+
+    // The demo channel's number, dialled as a carrier sends it.
+    let customer = sip_support::sipp_caller(&server, &[("SERVICE", "05012345678"), ("REC", "1")]);
+    customer.assert_ok(&server, "SIPp customer calling the channel number");
+    let run = baresip.join().unwrap();
+    assert!(
+        run.status.success(),
+        "baresip did not answer: {}\n{}\nserver:\n{}",
+        run.output,
+        run.file("baresip.log"),
+        server.log()
+    );
+    let log = server.log();
+    assert!(log.contains("softphones=1"), "{log}");
+    assert!(log.contains("bridged"), "{log}");
+    // denwa rang the contact baresip registered.
+    let trace = run.file("baresip.log");
+    assert!(
+        trace.contains(&format!("INVITE sip:{USER}-"))
+            && trace.contains(&format!("@127.0.0.1:{} SIP/2.0", phone.sip_port)),
+        "{trace}"
+    );
+
+    let reference = sip_support::peers().join("media/speech_8k.wav");
+    let heard = std::fs::read_dir(run.run_dir.join("snd"))
+        .unwrap()
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .find(|p| p.to_string_lossy().ends_with("-dec.wav"))
+        .unwrap_or_else(|| panic!("baresip recorded nothing: {}", run.output));
+    let (ok, cmp) = wavcmp(&reference, &heard);
+    assert!(ok, "baresip did not hear the customer: {cmp}");
+    let (ok, cmp) = wavcmp(&reversed, &customer.run_dir.join("rx.wav"));
+    assert!(ok, "the customer did not hear baresip: {cmp}");
+
+    // baresip unregistered when it quit.
+    assert_eq!(
+        last_registration_line(&log).map(|l| l.ends_with("contacts=0")),
+        Some(true),
+        "{log}"
+    );
+    assert_eq!(query_bindings(&server), Vec::<String>::new(), "still bound");
 }
