@@ -62,9 +62,10 @@ pub(crate) struct ServeArgs {
     /// Retry-After [default: 5, bursts of 4 s worth].
     #[arg(long, env = "DENWA_SIP_INVITE_RATE")]
     pub(crate) sip_invite_rate: Option<f64>,
-    /// Digest challenge of the softphone registrar: `sha256` offers SHA-256, then MD5
-    /// (RFC 8760); `md5` offers MD5 only, for phones that take the first challenge even
-    /// when they cannot compute it [default: sha256].
+    /// Digest challenges (softphone registrar, trunk inbound auth): `md5` offers MD5 only,
+    /// which every phone computes; `sha256` offers SHA-256, then MD5 (RFC 8760), for fleets
+    /// of phones that all pick a challenge they support — many (baresip before 3.11, SIPp)
+    /// give up at a SHA-256 challenge [default: md5].
     #[arg(long, env = "DENWA_SIP_DIGEST")]
     pub(crate) sip_digest: Option<String>,
     /// Most SIP server transactions kept at once; beyond it new requests get a stateless
@@ -163,8 +164,8 @@ impl ServeArgs {
                 .map(str::to_ascii_lowercase)
                 .as_deref()
             {
-                None | Some("sha256" | "sha-256") => false,
-                Some("md5") => true,
+                Some("sha256" | "sha-256") => false,
+                None | Some("md5") => true,
                 Some(other) => anyhow::bail!("--sip-digest {other:?}: expected sha256 or md5"),
             };
             Some(TelephonyConfig {

@@ -46,9 +46,7 @@ fn find(dir: &Path, name: &str) -> Vec<PathBuf> {
 /// A server whose demo owner (sato) set up a softphone account in the console and whose
 /// softphone registered from a free port block: (server, the phone's SIP port).
 fn server_with_a_registered_softphone(extra: &[&str]) -> (Server, u16) {
-    let mut args = vec!["--sip-digest", "md5"];
-    args.extend_from_slice(extra);
-    let mut server = Server::start(&args);
+    let mut server = Server::start(extra);
     // The account works at once: no restart.
     let token = login(&server);
     let (status, body) = http(

@@ -42,7 +42,7 @@ pub(crate) struct TelephonyConfig {
     pub(crate) media_timeout: Duration,
     /// New INVITEs accepted per second from one source address (burst: 4 s worth).
     pub(crate) invite_rate: f64,
-    /// Registrar challenges with MD5 only (instead of SHA-256, then MD5).
+    /// Digest challenges with MD5 only (the default; else SHA-256, then MD5).
     pub(crate) digest_md5_only: bool,
     /// Cap on concurrent SIP server transactions (stateless 503 beyond).
     pub(crate) max_transactions: usize,

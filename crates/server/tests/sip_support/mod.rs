@@ -32,11 +32,14 @@ pub(crate) fn require(program: &str, package: &str) {
 static NEXT: AtomicU16 = AtomicU16::new(0);
 
 /// A block of `n` consecutive ports free on UDP and TCP at 127.0.0.1 (and .2), starting
-/// at an even port. Blocks are spread by process id so parallel test binaries differ.
+/// at an even port. Blocks are spread by process id so parallel test binaries differ, and
+/// blocks handed out in one process never overlap (a server's RTP range is bound only
+/// later, so the bind check alone cannot see it).
 pub(crate) fn free_block(n: u16) -> u16 {
     let spread = (std::process::id() % 200) as u16 * 64;
+    let slots = n.div_ceil(16).max(1);
     for _ in 0..2000 {
-        let k = NEXT.fetch_add(1, Ordering::Relaxed);
+        let k = NEXT.fetch_add(slots, Ordering::Relaxed);
         let base = 30_000 + (spread + k * 16) % 25_000;
         let base = base - base % 2;
         let ok = (0..n).all(|i| {
@@ -79,6 +82,8 @@ impl Server {
             extra: extra.iter().map(|s| (*s).to_owned()).collect(),
         };
         server.wait_log("SIP edge listening", Duration::from_secs(120));
+        // HTTP binds after the SIP edge started.
+        server.wait_log("denwa is serving", Duration::from_secs(30));
         server
     }
 
@@ -90,6 +95,7 @@ impl Server {
         let extra: Vec<&str> = self.extra.iter().map(String::as_str).collect();
         self.child = Self::spawn(self.dir.path(), self.http_port, &self.log_path, &extra);
         self.wait_log("SIP edge listening", Duration::from_secs(120));
+        self.wait_log("denwa is serving", Duration::from_secs(30));
     }
 
     fn spawn(dir: &Path, base: u16, log_path: &Path, extra: &[&str]) -> Child {
