@@ -1458,8 +1458,8 @@ impl Endpoint {
         let invite_seq = self
             .server_txs
             .get(&tx_key)
-            .and_then(|(tx, _)| tx.request.cseq())
-            .map_or(ack_seq, |s| s.seq);
+            .and_then(|(tx, _)| tx.cseq)
+            .unwrap_or(ack_seq);
         if ack_seq != invite_seq {
             c.pending_ack = Some((tx_key, initial));
             return;

@@ -390,12 +390,21 @@ impl ClientTx {
 }
 
 /// A server transaction (RFC 3261 §17.2).
+///
+/// It keeps only what its state machine needs: not the request (the TU keeps
+/// what it wants of it), and the last response's bytes only while they may
+/// have to be re-sent. A finished UDP transaction lingers 32 s, so at
+/// thousands of calls per second this is most of the endpoint's memory.
 #[derive(Debug)]
 pub(crate) struct ServerTx {
-    pub(crate) request: Request,
+    method: Method,
+    /// The request's CSeq number (the 2xx ACK must carry the INVITE's, §13.2.2.4).
+    pub(crate) cseq: Option<u32>,
     pub(crate) peer: SocketAddr,
     pub(crate) transport: Transport,
     state: State,
+    /// Status and bytes of the last response sent; the bytes are dropped
+    /// once no retransmission can need them.
     last_response: Option<(u16, Vec<u8>)>,
     timers: TimerSet,
     interval: Duration,
@@ -410,7 +419,8 @@ impl ServerTx {
         cfg: Timers,
     ) -> Self {
         Self {
-            request,
+            cseq: request.cseq().map(|c| c.seq),
+            method: request.method,
             peer,
             transport,
             state: State::Proceeding,
@@ -422,11 +432,19 @@ impl ServerTx {
     }
 
     fn invite(&self) -> bool {
-        self.request.method == Method::Invite
+        self.method == Method::Invite
     }
 
     pub(crate) fn is_terminated(&self) -> bool {
         self.state == State::Terminated
+    }
+
+    /// Drops the last response's bytes: nothing will re-send them any more
+    /// (ACK received, or a 2xx no longer retransmitted).
+    fn forget_response(&mut self) {
+        if let Some((_, bytes)) = &mut self.last_response {
+            *bytes = Vec::new();
+        }
     }
 
     /// Whether a final response has been sent.
@@ -448,6 +466,7 @@ impl ServerTx {
                     // §17.2.1: ACK for non-2xx → Confirmed, timer I.
                     self.state = State::Confirmed;
                     self.timers.clear();
+                    self.forget_response();
                     let i = if self.transport.is_reliable() {
                         Duration::ZERO
                     } else {
@@ -460,6 +479,7 @@ impl ServerTx {
                     // here; a peer reusing the INVITE branch is tolerated.
                     self.timers.cancel(Timer::G);
                     self.timers.cancel(Timer::H);
+                    self.forget_response();
                     out.push(TxAction::AckReceived(req));
                 }
                 _ => {}
@@ -485,6 +505,7 @@ impl ServerTx {
         if self.state == State::Accepted {
             self.timers.cancel(Timer::G);
             self.timers.cancel(Timer::H);
+            self.forget_response();
         }
     }
 
@@ -539,6 +560,7 @@ impl ServerTx {
                 }
                 Timer::H => {
                     self.timers.cancel(Timer::G);
+                    self.forget_response();
                     if self.state == State::Completed {
                         self.state = State::Terminated;
                         self.timers.clear();
@@ -739,6 +761,38 @@ mod tests {
             }
             assert_eq!(lifetime_server(&mut tx, t0), Duration::from_secs(expected));
         }
+    }
+
+    #[test]
+    fn lingering_server_transactions_keep_response_bytes_only_while_needed() {
+        let t0 = Instant::now();
+        let bytes = |tx: &ServerTx| tx.last_response.as_ref().map_or(0, |(_, b)| b.len());
+        // 2xx: retransmitted on G until the ACK, then only absorbs INVITEs for 64·T1.
+        let mut tx = ServerTx::new(invite(), peer(), Transport::Udp, Timers::default());
+        tx.respond(t0, &invite().response(200, Some("x")));
+        assert!(bytes(&tx) > 0);
+        tx.on_2xx_ack();
+        assert_eq!(bytes(&tx), 0, "ACKed 2xx is never re-sent");
+        assert!(tx.has_final(), "the status stays");
+        assert!(tx.on_request(t0, invite()).is_empty());
+        assert_eq!(tx.deadline(), Some(t0 + Duration::from_secs(32)), "timer L");
+        // Non-2xx: re-sent on a retransmitted INVITE until the ACK, not after it.
+        let mut tx = ServerTx::new(invite(), peer(), Transport::Udp, Timers::default());
+        tx.respond(t0, &invite().response(486, Some("x")));
+        assert!(
+            matches!(tx.on_request(t0, invite()).as_slice(), [TxAction::Send(b)] if !b.is_empty())
+        );
+        let mut ack = invite();
+        ack.method = Method::Ack;
+        tx.on_request(t0, ack);
+        assert_eq!(bytes(&tx), 0);
+        assert!(tx.on_request(t0, invite()).is_empty());
+        // Non-INVITE: the final response is re-sent for the whole of timer J.
+        let mut tx = ServerTx::new(options(), peer(), Transport::Udp, Timers::default());
+        tx.respond(t0, &options().response(200, Some("x")));
+        let late = tx.on_request(t0 + Duration::from_secs(31), options());
+        assert!(matches!(late.as_slice(), [TxAction::Send(b)] if !b.is_empty()));
+        assert_eq!(tx.cseq, Some(1));
     }
 
     #[test]
