@@ -96,7 +96,8 @@ pub struct Media {
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Event {
-    /// ICE found a path and DTLS completed: media flows from now on.
+    /// ICE found a path and DTLS completed: media flows from now on. Comes again
+    /// when ICE finds the browser after a [`Event::Disconnected`].
     Connected,
     /// ICE lost the browser (no consent for a while, RFC 7675). The leg may
     /// reconnect if the browser comes back; the call layer decides whether to hang up.
@@ -135,6 +136,8 @@ pub struct BrowserLeg {
     local: SocketAddr,
     payload_types: PayloadTypes,
     connected: bool,
+    /// DTLS completed once (ICE may come and go afterwards).
+    dtls_up: bool,
     /// Extended sequence number of the last packet sent, for str0m's 64-bit `SeqNo`.
     last_sent_seq: Option<u64>,
 }
@@ -203,6 +206,7 @@ impl BrowserLeg {
             local,
             payload_types,
             connected: false,
+            dtls_up: false,
             last_sent_seq: None,
         };
         Ok((leg, answer.to_sdp_string()))
@@ -313,10 +317,14 @@ impl BrowserLeg {
         Ok(true)
     }
 
-    /// Closes the leg (DTLS close_notify, RTCP BYE). Call when the call ends,
-    /// then drain [`BrowserLeg::poll_output`] so the goodbyes leave.
-    pub fn close(&mut self) {
-        self.rtc.disconnect();
+    /// Closes the leg: RTCP BYE and DTLS close_notify go out without waiting for
+    /// the browser. Call when the call ends (or the staff member leaves it), then
+    /// drain [`BrowserLeg::poll_output`] so the goodbyes leave; once they have,
+    /// [`BrowserLeg::is_alive`] is `false`.
+    pub fn close(&mut self) -> Result<(), Error> {
+        self.connected = false;
+        self.rtc.close()?;
+        Ok(())
     }
 
     /// The next thing to do. Call after [`BrowserLeg::accept_offer`] and after every
@@ -350,31 +358,41 @@ impl BrowserLeg {
                     }
                 }
                 str0m::Output::Event(e) => {
-                    if let Some(e) = map_event(e, &mut self.connected) {
+                    if let Some(e) = self.map_event(e) {
                         return Ok(Output::Event(e));
                     }
                 }
             }
         }
     }
-}
 
-/// The events the server cares about; the rest (statistics, media changes) are dropped.
-fn map_event(e: str0m::Event, connected: &mut bool) -> Option<Event> {
-    match e {
-        str0m::Event::Connected => {
-            *connected = true;
-            Some(Event::Connected)
+    /// The events the server cares about; the rest (statistics, media changes) are dropped.
+    fn map_event(&mut self, e: str0m::Event) -> Option<Event> {
+        match e {
+            str0m::Event::Connected => {
+                self.dtls_up = true;
+                self.connected = true;
+                Some(Event::Connected)
+            }
+            // ICE found the browser again after losing it; DTLS and SRTP are still up.
+            str0m::Event::IceConnectionStateChange(
+                IceConnectionState::Connected | IceConnectionState::Completed,
+            ) if self.dtls_up && !self.connected && self.rtc.is_alive() => {
+                self.connected = true;
+                Some(Event::Connected)
+            }
+            str0m::Event::IceConnectionStateChange(IceConnectionState::Disconnected)
+                if self.connected =>
+            {
+                self.connected = false;
+                Some(Event::Disconnected)
+            }
+            str0m::Event::Closed => {
+                self.connected = false;
+                Some(Event::Closed)
+            }
+            _ => None,
         }
-        str0m::Event::IceConnectionStateChange(IceConnectionState::Disconnected) => {
-            *connected = false;
-            Some(Event::Disconnected)
-        }
-        str0m::Event::Closed => {
-            *connected = false;
-            Some(Event::Closed)
-        }
-        _ => None,
     }
 }
 

@@ -3,7 +3,8 @@
 //! POSTs its Opus offer to `/offer` and gets the `BrowserLeg`'s ICE-lite answer. Behind the
 //! leg, a `denwa_media::Room` bridges it with a G.711 "phone" leg that says 1300 Hz.
 //! The phone must hear 700 Hz (the browser's Opus, decoded by the room); the page must
-//! measure 1300 Hz (the room's Opus, through str0m's SRTP) with an AnalyserNode.
+//! measure 1300 Hz (the room's Opus, through str0m's SRTP) with an AnalyserNode. The
+//! page's `RTCDTMFSender` presses `1#`, which the room must decode (RFC 4733 at 48 kHz).
 //!
 //! Needs `/usr/bin/chromium` (Debian package `chromium`) and `web/node_modules`
 //! (`npm ci` in `web/`), so it is ignored in the plain `cargo test`; run it with
@@ -142,6 +143,8 @@ struct Call {
     media_in: usize,
     connected_after: Option<Duration>,
     closed: bool,
+    /// DTMF digits the room decoded from Chromium's RFC 4733 events.
+    digits: String,
     /// When the leg wants `handle_timeout`.
     wake: Instant,
     next_room_tick: Instant,
@@ -209,7 +212,11 @@ impl Call {
                 self.phone_heard.extend_from_slice(&out[..n]);
             }
         }
-        while self.room.poll_event().is_some() {}
+        while let Some(e) = self.room.poll_event() {
+            if let denwa_media::Event::Dtmf { digit, .. } = e {
+                self.digits.push(digit.as_char());
+            }
+        }
         self.drain(now, offered, socket);
     }
 
@@ -314,6 +321,7 @@ fn chromium_speaks_opus_to_the_room_and_hears_the_room() {
                         media_in: 0,
                         connected_after: None,
                         closed: false,
+                        digits: String::new(),
                         wake: now,
                         next_room_tick: now,
                     };
@@ -358,6 +366,8 @@ fn chromium_speaks_opus_to_the_room_and_hears_the_room() {
     let stats = call.room.leg_stats(call.browser).expect("leg stats");
     eprintln!("room, browser leg: {stats:?}");
     assert_eq!(stats.rejected, 0, "the room refused packets from Chromium");
+    // The page's dialpad reached the room as RFC 4733 digits.
+    assert_eq!(call.digits, "1#", "page DTMF: {}", result["dtmf"]);
     eprintln!(
         "server: connected {:?} after the offer, {} RTP packets from Chromium, {} samples to the phone",
         call.connected_after,

@@ -68,6 +68,7 @@ struct Browser {
     phase: u64,
     rtp_time: u64,
     connected: bool,
+    closed: bool,
     timeout: Instant,
 }
 
@@ -88,6 +89,7 @@ fn browser_offer(now: Instant) -> (Browser, String, str0m::change::SdpPendingOff
         phase: 0,
         rtp_time: 0,
         connected: false,
+        closed: false,
         timeout: now,
     };
     (browser, offer.to_sdp_string(), pending)
@@ -109,6 +111,7 @@ impl Browser {
                     wire.push_back((now + LATENCY, t.source, t.destination, t.contents.to_vec()));
                 }
                 str0m::Output::Event(str0m::Event::Connected) => self.connected = true,
+                str0m::Output::Event(str0m::Event::Closed) => self.closed = true,
                 str0m::Output::Event(str0m::Event::MediaData(d)) => {
                     let mut frame = [0i16; FRAME_SAMPLES];
                     assert!(
@@ -161,6 +164,8 @@ struct Server {
     customer_heard: Vec<i16>,
     media_in: usize,
     connected: bool,
+    /// Events other than `Media`, with their time.
+    events: Vec<(Instant, Event)>,
     timeout: Instant,
 }
 
@@ -176,14 +181,17 @@ impl Server {
                     assert_eq!(t.source, addr(SERVER));
                     wire.push_back((now + LATENCY, t.source, t.destination, t.contents));
                 }
-                Output::Event(Event::Connected) => self.connected = true,
+                Output::Event(Event::Connected) => {
+                    self.connected = true;
+                    self.events.push((now, Event::Connected));
+                }
                 Output::Event(Event::Media(m)) => {
                     self.media_in += 1;
                     self.room
                         .handle_media(now, self.browser_leg, m.header, &m.payload)
                         .expect("room takes the browser's RTP");
                 }
-                Output::Event(e) => panic!("unexpected event {e:?}"),
+                Output::Event(e) => self.events.push((now, e)),
             }
         }
     }
@@ -246,16 +254,117 @@ fn deliver(now: Instant, wire: &mut Wire, browser: &mut Browser, server: &mut Se
     }
 }
 
+/// A browser and a server call on a virtual clock, 1 ms per step.
+struct Call {
+    browser: Browser,
+    server: Server,
+    wire: Wire,
+    start: Instant,
+    now: Instant,
+    next_tick: Instant,
+    connected_at: Option<Duration>,
+    /// The network drops everything (the browser's machine vanished).
+    cut: bool,
+}
+
+impl Call {
+    /// The browser offers, the leg answers, the room gets the leg and a G.711 customer.
+    fn new() -> (Call, String) {
+        let start = Instant::now();
+        let (mut browser, offer, pending) = browser_offer(start);
+        assert!(
+            offer.contains("opus/48000/2"),
+            "a normal Opus offer:\n{offer}"
+        );
+        let (leg, answer) = BrowserLeg::accept_offer(start, &offer, addr(SERVER)).expect("answer");
+        let pts = leg.payload_types();
+        browser
+            .rtc
+            .sdp_api()
+            .accept_answer(
+                pending,
+                SdpAnswer::from_sdp_string(&answer).expect("answer parses"),
+            )
+            .expect("browser accepts the answer");
+
+        let mut room = Room::new(start);
+        let mut config = LegConfig::new(Role::Staff, Codec::Opus);
+        config.transport = Transport::External;
+        config.payload_type = pts.opus;
+        config.telephone_event = pts.telephone_event;
+        let browser_leg = room.add_leg(start, config).expect("browser leg");
+        let mut config = LegConfig::new(Role::Customer, Codec::Pcmu);
+        config.transport = Transport::External;
+        config.symmetric_rtp = false;
+        let customer_leg = room.add_leg(start, config).expect("customer leg");
+
+        let server = Server {
+            leg,
+            room,
+            browser_leg,
+            customer_leg,
+            customer_seq: 65_500, // wraps during the test
+            customer_ts: 0,
+            customer_phase: 0,
+            customer_heard: Vec::new(),
+            media_in: 0,
+            connected: false,
+            events: Vec::new(),
+            timeout: start,
+        };
+        let mut call = Call {
+            browser,
+            server,
+            wire: Wire::new(),
+            start,
+            now: start,
+            next_tick: start,
+            connected_at: None,
+            cut: false,
+        };
+        call.browser.drain(start, &mut call.wire);
+        call.server.drain(start, &mut call.wire);
+        (call, answer)
+    }
+
+    fn run_for(&mut self, duration: Duration) {
+        let end = self.now + duration;
+        while self.now < end {
+            let now = self.now;
+            if self.cut {
+                self.wire.clear();
+            }
+            deliver(now, &mut self.wire, &mut self.browser, &mut self.server);
+            if self.browser.timeout <= now {
+                self.browser
+                    .rtc
+                    .handle_input(Input::Timeout(now))
+                    .expect("browser timeout");
+                self.browser.drain(now, &mut self.wire);
+            }
+            if self.server.timeout <= now {
+                self.server.leg.handle_timeout(now).expect("leg timeout");
+                self.server.drain(now, &mut self.wire);
+            }
+            if now >= self.next_tick {
+                if self.browser.connected && !self.browser.closed {
+                    self.browser.speak(now);
+                    self.browser.drain(now, &mut self.wire);
+                }
+                self.server.tick(now, &mut self.wire);
+                self.next_tick += Duration::from_millis(20);
+            }
+            if self.connected_at.is_none() && self.browser.connected && self.server.connected {
+                self.connected_at = Some(now - self.start);
+            }
+            self.now += Duration::from_millis(1);
+        }
+    }
+}
+
 #[test]
 fn browser_and_customer_hear_each_other_through_the_room() {
-    let start = Instant::now();
-    let (mut browser, offer, pending) = browser_offer(start);
-    assert!(
-        offer.contains("opus/48000/2"),
-        "a normal Opus offer:\n{offer}"
-    );
-
-    let (leg, answer) = BrowserLeg::accept_offer(start, &offer, addr(SERVER)).expect("answer");
+    let (mut call, answer) = Call::new();
     assert!(answer.contains("a=ice-lite"), "ICE-lite answer:\n{answer}");
     assert!(
         answer.contains("a=setup:passive"),
@@ -265,75 +374,16 @@ fn browser_and_customer_hear_each_other_through_the_room() {
         answer.contains("10.0.0.1 40000 typ host"),
         "host candidate:\n{answer}"
     );
-    let pts = leg.payload_types();
-    browser
-        .rtc
-        .sdp_api()
-        .accept_answer(
-            pending,
-            SdpAnswer::from_sdp_string(&answer).expect("answer parses"),
-        )
-        .expect("browser accepts the answer");
-
-    let mut room = Room::new(start);
-    let mut config = LegConfig::new(Role::Staff, Codec::Opus);
-    config.transport = Transport::External;
-    config.payload_type = pts.opus;
-    config.telephone_event = pts.telephone_event;
-    let browser_leg = room.add_leg(start, config).expect("browser leg");
-    let mut config = LegConfig::new(Role::Customer, Codec::Pcmu);
-    config.transport = Transport::External;
-    config.symmetric_rtp = false;
-    let customer_leg = room.add_leg(start, config).expect("customer leg");
-
-    let mut server = Server {
-        leg,
-        room,
-        browser_leg,
-        customer_leg,
-        customer_seq: 65_500, // wraps during the test
-        customer_ts: 0,
-        customer_phase: 0,
-        customer_heard: Vec::new(),
-        media_in: 0,
-        connected: false,
-        timeout: start,
-    };
-    let mut wire = Wire::new();
-    browser.drain(start, &mut wire);
-    server.drain(start, &mut wire);
-
-    let mut now = start;
-    let mut next_tick = start;
-    let mut connected_at = None;
-    let end = start + Duration::from_secs(4);
-    while now < end {
-        deliver(now, &mut wire, &mut browser, &mut server);
-        if browser.timeout <= now {
-            browser
-                .rtc
-                .handle_input(Input::Timeout(now))
-                .expect("browser timeout");
-            browser.drain(now, &mut wire);
-        }
-        if server.timeout <= now {
-            server.leg.handle_timeout(now).expect("leg timeout");
-            server.drain(now, &mut wire);
-        }
-        if now >= next_tick {
-            if browser.connected {
-                browser.speak(now);
-                browser.drain(now, &mut wire);
-            }
-            server.tick(now, &mut wire);
-            next_tick += Duration::from_millis(20);
-        }
-        if connected_at.is_none() && browser.connected && server.connected {
-            connected_at = Some(now - start);
-        }
-        now += Duration::from_millis(1);
-    }
-
+    let pts = call.server.leg.payload_types();
+    call.run_for(Duration::from_secs(4));
+    let Call {
+        browser,
+        mut server,
+        now,
+        connected_at,
+        ..
+    } = call;
+    let browser_leg = server.browser_leg;
     let connected_at = connected_at.expect("ICE + DTLS connected");
     eprintln!(
         "connected after {connected_at:?}; server got {} packets, browser {} frames",
@@ -474,4 +524,75 @@ fn bad_offers_are_errors() {
         BrowserLeg::accept_offer(now, &offer, addr("0.0.0.0:4000")),
         Err(Error::BadCandidate { .. })
     ));
+}
+
+#[test]
+fn a_browser_that_vanishes_is_disconnected_and_comes_back() {
+    let (mut call, _) = Call::new();
+    call.run_for(Duration::from_secs(1));
+    assert!(call.server.leg.is_connected());
+    // Cut for 17 s: long enough for the leg to give up on consent (RFC 7675), short
+    // enough that the str0m browser still sends consent checks (it stops after ~22 s;
+    // Chromium would restart ICE).
+    call.cut = true;
+    let cut_at = call.now;
+    call.run_for(Duration::from_secs(17));
+    let (at, event) = call.server.events.get(1).expect("an event after the cut");
+    eprintln!("{event:?} {:?} after the cut", *at - cut_at);
+    assert_eq!(*event, Event::Disconnected);
+    assert!(!call.server.leg.is_connected());
+    // The room keeps ticking; its packets are dropped, not errors.
+    let mut packet = [0u8; 40];
+    let header = RtpHeader {
+        payload_type: call.server.leg.payload_types().opus,
+        marker: false,
+        sequence: 1,
+        timestamp: 0,
+        ssrc: 1,
+    };
+    let len = write_rtp(&mut packet, &header, &[1, 2, 3]).expect("rtp");
+    assert!(
+        !call
+            .server
+            .leg
+            .send_rtp(call.now, &packet[..len])
+            .expect("dropped")
+    );
+
+    // The network comes back: the browser's checks reach the leg, media flows again.
+    call.cut = false;
+    let back_at = call.now;
+    let heard = call.browser.frames_received;
+    let got = call.server.media_in;
+    call.run_for(Duration::from_secs(5));
+    let (at, event) = call
+        .server
+        .events
+        .get(2)
+        .expect("an event after the network is back");
+    eprintln!("{event:?} {:?} after the network is back", *at - back_at);
+    assert_eq!(*event, Event::Connected);
+    assert!(call.server.leg.is_connected());
+    assert!(
+        call.server.media_in > got + 100,
+        "the browser's audio flows again"
+    );
+    assert!(
+        call.browser.frames_received > heard + 100,
+        "the room's audio flows again"
+    );
+}
+
+#[test]
+fn closing_the_leg_closes_the_browser() {
+    let (mut call, _) = Call::new();
+    call.run_for(Duration::from_secs(1));
+    assert!(call.server.leg.is_connected() && !call.browser.closed);
+    call.server.leg.close().expect("close");
+    assert!(!call.server.leg.is_connected());
+    let now = call.now;
+    call.server.drain(now, &mut call.wire);
+    call.run_for(Duration::from_millis(200));
+    assert!(call.browser.closed, "the browser got DTLS close_notify");
+    assert!(!call.server.leg.is_alive());
 }
