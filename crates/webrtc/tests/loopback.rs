@@ -596,3 +596,86 @@ fn closing_the_leg_closes_the_browser() {
     assert!(call.browser.closed, "the browser got DTLS close_notify");
     assert!(!call.server.leg.is_alive());
 }
+
+/// xorshift64*: deterministic noise without another dependency.
+fn noise(state: &mut u64) -> u64 {
+    *state ^= *state >> 12;
+    *state ^= *state << 25;
+    *state ^= *state >> 27;
+    state.wrapping_mul(0x2545_F491_4F6C_DD1D)
+}
+
+#[test]
+fn garbage_datagrams_on_a_live_call_are_refused_and_the_call_goes_on() {
+    let (mut call, _) = Call::new();
+    call.run_for(Duration::from_secs(1));
+    assert!(call.server.leg.is_connected());
+    let browser = addr(BROWSER);
+    let server = addr(SERVER);
+    let stranger = addr("10.9.9.9:1234");
+    // The leg owns the browser's address; a stranger's RTP is not its.
+    let mut rtp_like = [0u8; 60];
+    rtp_like[0] = 0x80;
+    assert!(
+        call.server
+            .leg
+            .accepts(call.now, browser, server, &rtp_like)
+    );
+    assert!(
+        !call
+            .server
+            .leg
+            .accepts(call.now, stranger, server, &rtp_like)
+    );
+    assert!(
+        !call
+            .server
+            .leg
+            .accepts(call.now, browser, server, &[0xff; 20])
+    );
+
+    // 20 000 random datagrams, first bytes spread over STUN (0–3), DTLS (20–63) and
+    // RTP/RTCP (128–191) so each parser sees them (RFC 7983 demultiplexing), from the
+    // browser's own address and from a stranger.
+    let mut state = 0x9E37_79B9_7F4A_7C15u64;
+    let mut refused = 0;
+    for i in 0..20_000 {
+        let len = (noise(&mut state) % 300) as usize;
+        let mut datagram: Vec<u8> = (0..len).map(|_| noise(&mut state) as u8).collect();
+        if let Some(first) = datagram.first_mut() {
+            *first = match i % 4 {
+                0 => *first % 4,
+                1 => 20 + *first % 44,
+                2 => 128 + *first % 64,
+                _ => *first,
+            };
+        }
+        let from = if i % 2 == 0 { browser } else { stranger };
+        let now = call.now;
+        if call
+            .server
+            .leg
+            .handle_input(now, from, server, &datagram)
+            .is_err()
+        {
+            refused += 1;
+        }
+        call.server.drain(now, &mut call.wire);
+    }
+    eprintln!("{refused} of 20000 garbage datagrams refused with an error");
+    assert!(refused > 1000, "only {refused} garbage datagrams refused");
+
+    // The call is unharmed: both sides still hear each other.
+    let heard = call.browser.frames_received;
+    let got = call.server.media_in;
+    call.run_for(Duration::from_secs(2));
+    assert!(call.server.leg.is_connected());
+    assert!(
+        call.server.media_in > got + 80,
+        "browser audio still arrives"
+    );
+    assert!(
+        call.browser.frames_received > heard + 80,
+        "room audio still leaves"
+    );
+}
