@@ -1,7 +1,8 @@
 //! The SIP edge task: drives the Sans-IO endpoint from the sockets and the clock, and is
 //! the application side of every call (routing, ringing, the echo test, timers).
 
-use std::collections::HashMap;
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::Arc;
 use std::time::Instant;
@@ -29,11 +30,8 @@ use super::media::{
 use super::routing::{REALM, Route, Router};
 use super::transport::{Received, SipIo};
 
-/// Most messages fed to the endpoint before its output is drained (one timer scan per batch).
+/// Most messages fed to the endpoint before its output is drained.
 const INPUT_BATCH: usize = 64;
-/// Endpoint timers are fired in batches at most this often: SIP timers are hundreds of
-/// milliseconds long, and each `handle_timeout` looks at every transaction.
-const TIMER_GRANULARITY: std::time::Duration = std::time::Duration::from_millis(10);
 
 /// Every staff SIP account (username → password) of every channel's members, for the
 /// registrar. Read once at start.
@@ -346,6 +344,8 @@ pub(crate) struct Edge {
     reloads: mpsc::UnboundedReceiver<Reload>,
     /// The registrar's current bindings by AOR (`sip:user@host`), from its events.
     bindings: HashMap<String, Vec<Binding>>,
+    /// Call deadlines (ring timeout, echo limit) by time; stale entries are skipped.
+    deadlines: BinaryHeap<Reverse<(Instant, CallHandle)>>,
     commands: mpsc::UnboundedReceiver<EdgeCommand>,
 }
 
@@ -434,6 +434,7 @@ impl Edge {
             registrations,
             reloads,
             bindings: HashMap::new(),
+            deadlines: BinaryHeap::new(),
             commands,
         })
     }
@@ -441,9 +442,8 @@ impl Edge {
     /// Runs until `stop` turns true (or its sender is dropped), then ends every call.
     pub(crate) async fn run(mut self, mut stop: watch::Receiver<bool>) {
         let local = self.io.local_addr();
-        let mut last_timer = Instant::now();
         loop {
-            let ep_at = self.drain().await.max(last_timer + TIMER_GRANULARITY);
+            let ep_at = self.drain().await;
             let at = self.next_deadline().map_or(ep_at, |a| a.min(ep_at));
             let wake = tokio::select! {
                 r = stop.changed() => if r.is_err() || *stop.borrow() { Wake::Stop } else { continue },
@@ -485,7 +485,6 @@ impl Edge {
                     self.place_test_call(now, params, reply);
                 }
                 Wake::Timer => {
-                    last_timer = now;
                     self.ep.handle_timeout(now);
                     self.app_timers(now);
                 }
@@ -509,16 +508,31 @@ impl Edge {
         }
     }
 
-    fn next_deadline(&self) -> Option<Instant> {
-        self.calls
-            .values()
-            .filter_map(|c| match &c.state {
-                CallState::Ringing { until, .. }
-                | CallState::Echo { until, .. }
-                | CallState::Outbound { until, .. } => Some(*until),
-                _ => None,
-            })
-            .min()
+    /// The deadline a call's state has (ring timeout, echo limit), if any.
+    fn deadline_of(&self, call: CallHandle) -> Option<Instant> {
+        match &self.calls.get(&call)?.state {
+            CallState::Ringing { until, .. }
+            | CallState::Echo { until, .. }
+            | CallState::Outbound { until, .. } => Some(*until),
+            _ => None,
+        }
+    }
+
+    /// Remembers that `call` has a deadline at `until` (its state says so).
+    fn arm(&mut self, call: CallHandle, until: Instant) {
+        self.deadlines.push(Reverse((until, call)));
+    }
+
+    /// The earliest call deadline. Entries whose call is gone or moved on are dropped
+    /// here, so a wake-up costs O(log n), not a scan of every call.
+    fn next_deadline(&mut self) -> Option<Instant> {
+        while let Some(&Reverse((at, call))) = self.deadlines.peek() {
+            if self.deadline_of(call) == Some(at) {
+                return Some(at);
+            }
+            self.deadlines.pop();
+        }
+        None
     }
 
     fn on_event(&mut self, e: Event) {
@@ -790,11 +804,13 @@ impl Edge {
             "call to a channel number ringing"
         );
         if let Some(app) = self.calls.get_mut(&call) {
+            let until = now + self.cfg.ring_timeout;
             app.state = CallState::Ringing {
-                until: now + self.cfg.ring_timeout,
+                until,
                 forks,
                 busy: false,
             };
+            self.arm(call, until);
         }
     }
 
@@ -851,6 +867,7 @@ impl Edge {
                         until,
                         pending: None,
                     };
+                    self.arm(call, until);
                 }
                 self.start_echo_media(call, pair, &neg);
             }
@@ -865,6 +882,7 @@ impl Edge {
                         until,
                         pending: Some(pair),
                     };
+                    self.arm(call, until);
                 }
             }
             Err(SipError::Sdp(e)) => {
@@ -1110,11 +1128,12 @@ impl Edge {
         match self.ep.invite(now, params) {
             Ok(call) => {
                 tracing::info!(call = call.0, to = %p.to_uri, via = %p.target, "trunk test call");
+                let until = now + self.cfg.ring_timeout;
                 self.calls.insert(
                     call,
                     AppCall {
                         state: CallState::Outbound {
-                            until: now + self.cfg.ring_timeout,
+                            until,
                             pair: Some(pair),
                             reply: Some(reply),
                         },
@@ -1122,6 +1141,7 @@ impl Edge {
                         from: None,
                     },
                 );
+                self.arm(call, until);
             }
             Err(e) => {
                 tracing::warn!(error = %e, "cannot place the test call");
@@ -1167,10 +1187,12 @@ impl Edge {
         };
         tracing::info!(call = call.0, codec = ?neg.codec, remote = %neg.remote_rtp, "test call answered: echo test");
         if let Some(app) = self.calls.get_mut(&call) {
+            let until = now + self.cfg.echo_max;
             app.state = CallState::Echo {
-                until: now + self.cfg.echo_max,
+                until,
                 pending: None,
             };
+            self.arm(call, until);
         }
         self.start_echo_media(call, pair, neg);
     }
@@ -1246,17 +1268,13 @@ impl Edge {
     }
 
     fn app_timers(&mut self, now: Instant) {
-        let due: Vec<CallHandle> = self
-            .calls
-            .iter()
-            .filter(|(_, c)| match &c.state {
-                CallState::Ringing { until, .. }
-                | CallState::Echo { until, .. }
-                | CallState::Outbound { until, .. } => *until <= now,
-                _ => false,
-            })
-            .map(|(h, _)| *h)
-            .collect();
+        let mut due = Vec::new();
+        while let Some(at) = self.next_deadline().filter(|&at| at <= now) {
+            if let Some(Reverse((_, call))) = self.deadlines.pop() {
+                debug_assert_eq!(self.deadline_of(call), Some(at));
+                due.push(call);
+            }
+        }
         for call in due {
             match self.calls.get(&call).map(|c| &c.state) {
                 Some(CallState::Ringing { .. }) => {
