@@ -276,7 +276,12 @@ impl Call {
             offer.contains("opus/48000/2"),
             "a normal Opus offer:\n{offer}"
         );
+        let timer = Instant::now();
         let (leg, answer) = BrowserLeg::accept_offer(start, &offer, addr(SERVER)).expect("answer");
+        eprintln!(
+            "accept_offer took {:?} (DTLS certificate included)",
+            timer.elapsed()
+        );
         let pts = leg.payload_types();
         browser
             .rtc
