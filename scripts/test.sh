@@ -27,6 +27,9 @@ cargo test -p denwa-media --features opus
 echo "==> console: install, type-check, build, unit tests"
 (cd web && npm ci --no-audit --no-fund --loglevel=error && npm run build && npm test)
 
+echo "==> WebRTC browser leg against Debian's Chromium (needs web/node_modules)"
+cargo test -p denwa-webrtc --test chromium -- --ignored
+
 echo "==> console end to end (Chromium against target/debug/denwa)"
 cargo build -p denwa-server
 denwa_bin="$(cd "${CARGO_TARGET_DIR:-target}" && pwd)/debug/denwa"
