@@ -6,15 +6,18 @@
 //! recording tracks when asked, and stops on command. Nothing on the 20 ms path is shared
 //! between threads except the metrics' atomic counters.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::net::{IpAddr, SocketAddr, UdpSocket as StdUdpSocket};
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::Context;
-use denwa_media::{Channel, Event, INTERNAL_RATE, LegConfig, LegId, Room, TICK, WavWriter};
+use denwa_media::{
+    Channel, Event, FRAME_SAMPLES, INTERNAL_RATE, LegConfig, LegId, Room, TICK, WavWriter,
+};
 use denwa_sip::CallHandle;
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
@@ -118,6 +121,7 @@ pub(crate) struct MediaMetrics {
     sent: Counter,
     lost: Counter,
     legs: Gauge,
+    recording_dropped: Counter,
 }
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -160,6 +164,11 @@ impl MediaMetrics {
             m.lost.clone(),
         );
         metrics.register("media_legs", "Media legs running now", m.legs.clone());
+        metrics.register(
+            "media_recording_frames_dropped",
+            "Recorded ticks dropped because the media thread's recording writer was behind",
+            m.recording_dropped.clone(),
+        );
         for (_, over) in LATE_OVER {
             // Present from the start, so a scrape before the first late tick reads 0.
             let _ = m.late.get_or_create(&LateLabels { over });
@@ -190,6 +199,7 @@ pub(crate) enum CallCommand {
 pub(crate) struct MediaRuntime {
     shards: Vec<mpsc::UnboundedSender<Command>>,
     threads: Vec<std::thread::JoinHandle<()>>,
+    writers: Vec<RecordWriter>,
     next: usize,
     placement: HashMap<CallHandle, usize>,
 }
@@ -203,6 +213,7 @@ impl MediaRuntime {
     ) -> anyhow::Result<MediaRuntime> {
         let mut shards = Vec::new();
         let mut handles = Vec::new();
+        let mut writers = Vec::new();
         for i in 0..threads.max(1) {
             let (tx, rx) = mpsc::unbounded_channel();
             let runtime = tokio::runtime::Builder::new_current_thread()
@@ -210,18 +221,22 @@ impl MediaRuntime {
                 .build()?;
             let notices = notices.clone();
             let metrics = metrics.clone();
+            let writer = RecordWriter::start(i)?;
+            let queue = writer.queue.clone();
             let handle = std::thread::Builder::new()
                 .name(format!("denwa-media-{i}"))
                 .spawn(move || {
                     let local = tokio::task::LocalSet::new();
-                    local.block_on(&runtime, shard(rx, notices, metrics));
+                    local.block_on(&runtime, shard(rx, notices, metrics, queue));
                 })?;
             shards.push(tx);
             handles.push(handle);
+            writers.push(writer);
         }
         Ok(MediaRuntime {
             shards,
             threads: handles,
+            writers,
             next: 0,
             placement: HashMap::new(),
         })
@@ -255,6 +270,10 @@ impl MediaRuntime {
         for t in self.threads {
             let _ = t.join();
         }
+        // The calls have handed over their last frames: finish every track.
+        for w in self.writers {
+            w.stop();
+        }
     }
 }
 
@@ -262,6 +281,7 @@ async fn shard(
     mut commands: mpsc::UnboundedReceiver<Command>,
     notices: mpsc::UnboundedSender<MediaNotice>,
     metrics: MediaMetrics,
+    recordings: Arc<RecordQueue>,
 ) {
     let mut running: HashMap<CallHandle, mpsc::UnboundedSender<CallCommand>> = HashMap::new();
     while let Some(cmd) = commands.recv().await {
@@ -270,7 +290,13 @@ async fn shard(
             Command::Start(start) => {
                 let (tx, rx) = mpsc::unbounded_channel();
                 running.insert(start.call, tx);
-                tokio::task::spawn_local(run_call(*start, rx, notices.clone(), metrics.clone()));
+                tokio::task::spawn_local(run_call(
+                    *start,
+                    rx,
+                    notices.clone(),
+                    metrics.clone(),
+                    recordings.clone(),
+                ));
             }
             Command::Call(call, CallCommand::Stop) => {
                 if let Some(tx) = running.remove(&call) {
@@ -354,6 +380,7 @@ async fn run_call(
     mut commands: mpsc::UnboundedReceiver<CallCommand>,
     notices: mpsc::UnboundedSender<MediaNotice>,
     metrics: MediaMetrics,
+    recordings: Arc<RecordQueue>,
 ) {
     let call = start.call;
     let ended = |reason: String| {
@@ -391,19 +418,11 @@ async fn run_call(
         });
     }
     metrics.legs.inc_by(legs.len() as i64);
-    let mut recorder = start
-        .record
-        .and_then(|dir| match Recorder::create(&dir, &legs) {
-            Ok(r) => {
-                tracing::info!(call = call.0, dir = %dir.display(), "recording");
-                Some(r)
-            }
-            Err(e) => {
-                // The call goes on unrecorded rather than failing; the log says why.
-                tracing::error!(call = call.0, dir = %dir.display(), error = %e, "cannot record");
-                None
-            }
-        });
+    let mut recorder = start.record.map(|dir| {
+        tracing::info!(call = call.0, dir = %dir.display(), "recording");
+        let tracks = legs.iter().map(|l| l.id).collect();
+        RecordTap::open(recordings, call, dir, tracks)
+    });
     let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + TICK, TICK);
     // Behind schedule (a loaded machine): tick once per missed period so the room keeps
     // pace with the senders (denwa-media's `tick` contract).
@@ -430,10 +449,9 @@ async fn run_call(
                 let at = at.into_std();
                 room.tick(at);
                 if let Some(rec) = recorder.as_mut()
-                    && let Err(e) = rec.write(&room)
+                    && !rec.hand_over(&room)
                 {
-                    tracing::error!(call = call.0, error = %e, "recording stopped");
-                    recorder = None;
+                    metrics.recording_dropped.inc();
                 }
                 let late = Instant::now().saturating_duration_since(at);
                 metrics.ticks.inc();
@@ -455,10 +473,8 @@ async fn run_call(
     };
     report_counts(&room, &mut legs, &metrics);
     metrics.legs.dec_by(legs.len() as i64);
-    if let Some(rec) = recorder
-        && let Err(e) = rec.finish()
-    {
-        tracing::error!(call = call.0, error = %e, "finishing the recording");
+    if let Some(rec) = recorder {
+        rec.close();
     }
     for leg in &legs {
         if let Ok(stats) = room.leg_stats(leg.id) {
@@ -540,37 +556,277 @@ fn report_counts(room: &Room, legs: &mut [RunningLeg], metrics: &MediaMetrics) {
     }
 }
 
+/// Recorded ticks a media thread may have waiting for its writer; beyond this the writer
+/// is behind (a slow disk) and further ticks are dropped (and counted) rather than stall
+/// the 20 ms path or grow without bound. 4096 ticks: 80 ms of 200 calls, ~8 MB at most.
+const RECORD_BACKLOG: usize = 4096;
+/// Write buffer per track: a few frames, then one `write`; the header is rewritten and
+/// the file flushed every second of audio anyway (crash safety, [`WavWriter`]).
+const TRACK_BUFFER: usize = 2048;
+
+/// What a call task hands its media thread's recording writer.
+enum RecordMsg {
+    /// A recorded call starts: create `dir` and one track per leg plus the mix.
+    Open {
+        key: u64,
+        call: CallHandle,
+        dir: PathBuf,
+        tracks: usize,
+    },
+    /// One tick: the mix, then each present track's frame (`present`: bit i = track i).
+    Frame {
+        key: u64,
+        present: u16,
+        samples: Vec<i16>,
+    },
+    /// The call ended: finish its tracks.
+    Close { key: u64 },
+}
+
+/// The queue between a media thread's calls and its recording writer. Opening and
+/// closing always get in; frames only while fewer than [`RECORD_BACKLOG`] wait.
+#[derive(Default)]
+struct RecordQueue {
+    state: Mutex<RecordState>,
+    ready: Condvar,
+}
+
+#[derive(Default)]
+struct RecordState {
+    msgs: VecDeque<RecordMsg>,
+    frames: usize,
+    /// Frame buffers the writer is done with, for the next ticks (no allocation per tick).
+    spare: Vec<Vec<i16>>,
+    next_key: u64,
+    stopped: bool,
+}
+
+impl RecordQueue {
+    fn lock(&self) -> std::sync::MutexGuard<'_, RecordState> {
+        // A poisoned lock means the writer panicked (a bug); the queue itself is still sound.
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn push(&self, msg: RecordMsg) {
+        let mut q = self.lock();
+        // The writer looks at the queue every tick period by itself (one wake-up per
+        // period for all the thread's calls, not one per frame); it is woken early only
+        // to open or close a recording, or when the backlog is half full.
+        let wake = match msg {
+            RecordMsg::Frame { .. } => {
+                q.frames += 1;
+                q.frames == RECORD_BACKLOG / 2
+            }
+            _ => true,
+        };
+        q.msgs.push_back(msg);
+        drop(q);
+        if wake {
+            self.ready.notify_one();
+        }
+    }
+}
+
+/// A media thread's recording writer: a plain thread that owns the WAV tracks of the
+/// thread's recorded calls, so file writes (and each second's header rewrite and flush)
+/// never run on the 20 ms path.
+struct RecordWriter {
+    queue: Arc<RecordQueue>,
+    thread: std::thread::JoinHandle<()>,
+}
+
+impl RecordWriter {
+    fn start(i: usize) -> std::io::Result<RecordWriter> {
+        let queue = Arc::new(RecordQueue::default());
+        let q = queue.clone();
+        // Named like the media thread so that per-thread CPU accounting of the media
+        // threads (bench/media_load.sh) includes the recording work.
+        let thread = std::thread::Builder::new()
+            .name(format!("denwa-media-w{i}"))
+            .spawn(move || write_recordings(&q))?;
+        Ok(RecordWriter { queue, thread })
+    }
+
+    /// Finishes every open track and joins the thread.
+    fn stop(self) {
+        self.queue.lock().stopped = true;
+        self.queue.ready.notify_one();
+        let _ = self.thread.join();
+    }
+}
+
+fn write_recordings(queue: &RecordQueue) {
+    let mut open: HashMap<u64, (CallHandle, Recorder)> = HashMap::new();
+    let mut batch = VecDeque::new();
+    let mut spare = Vec::new();
+    loop {
+        {
+            let mut q = queue.lock();
+            // Keep a few buffers for the calls' next ticks; the rest are freed.
+            while q.spare.len() < 256
+                && let Some(b) = spare.pop()
+            {
+                q.spare.push(b);
+            }
+            spare.clear();
+            if q.msgs.is_empty() && !q.stopped {
+                q = queue
+                    .ready
+                    .wait_timeout(q, TICK)
+                    .unwrap_or_else(|p| p.into_inner())
+                    .0;
+            }
+            if q.msgs.is_empty() && q.stopped {
+                break;
+            }
+            std::mem::swap(&mut q.msgs, &mut batch);
+            q.frames = 0;
+        }
+        for msg in batch.drain(..) {
+            match msg {
+                RecordMsg::Open {
+                    key,
+                    call,
+                    dir,
+                    tracks,
+                } => match Recorder::create(&dir, tracks) {
+                    Ok(r) => {
+                        open.insert(key, (call, r));
+                    }
+                    Err(e) => {
+                        // The call goes on unrecorded rather than failing; the log says why.
+                        tracing::error!(call = call.0, dir = %dir.display(), error = %e, "cannot record");
+                    }
+                },
+                RecordMsg::Frame {
+                    key,
+                    present,
+                    samples,
+                } => {
+                    if let Some((call, rec)) = open.get_mut(&key)
+                        && let Err(e) = rec.write(present, &samples)
+                    {
+                        tracing::error!(call = call.0, error = %e, "recording stopped");
+                        open.remove(&key);
+                    }
+                    spare.push(samples);
+                }
+                RecordMsg::Close { key } => {
+                    if let Some((call, rec)) = open.remove(&key)
+                        && let Err(e) = rec.finish()
+                    {
+                        tracing::error!(call = call.0, error = %e, "finishing the recording");
+                    }
+                }
+            }
+        }
+    }
+    for (_, (call, rec)) in open {
+        if let Err(e) = rec.finish() {
+            tracing::error!(call = call.0, error = %e, "finishing the recording");
+        }
+    }
+}
+
+/// A call task's end of its recording: hands each tick's frames to the writer.
+struct RecordTap {
+    queue: Arc<RecordQueue>,
+    key: u64,
+    /// The room's legs in join order: track i is leg-{i+1}.wav.
+    tracks: Vec<LegId>,
+}
+
+impl RecordTap {
+    fn open(queue: Arc<RecordQueue>, call: CallHandle, dir: PathBuf, tracks: Vec<LegId>) -> Self {
+        let key = {
+            let mut q = queue.lock();
+            q.next_key += 1;
+            q.next_key
+        };
+        queue.push(RecordMsg::Open {
+            key,
+            call,
+            dir,
+            tracks: tracks.len(),
+        });
+        RecordTap { queue, key, tracks }
+    }
+
+    /// Hands this tick's frames to the writer; `false` when the writer is behind and
+    /// the tick was dropped. Call right after `Room::tick`; never blocks on the disk.
+    fn hand_over(&mut self, room: &Room) -> bool {
+        let rec = room.recording();
+        let mixed = rec.mixed();
+        let mut samples = {
+            let mut q = self.queue.lock();
+            if q.frames >= RECORD_BACKLOG {
+                return false;
+            }
+            q.spare.pop().unwrap_or_default()
+        };
+        samples.clear();
+        samples.extend_from_slice(mixed);
+        let mut present = 0u16;
+        for (i, id) in self.tracks.iter().enumerate() {
+            if let Some((_, frame)) = rec.tracks().find(|(l, _)| l == id) {
+                present |= 1 << i;
+                samples.extend_from_slice(frame);
+            }
+        }
+        self.queue.push(RecordMsg::Frame {
+            key: self.key,
+            present,
+            samples,
+        });
+        true
+    }
+
+    /// The call ended: the writer finishes the tracks.
+    fn close(self) {
+        self.queue.push(RecordMsg::Close { key: self.key });
+    }
+}
+
 /// The call's recording: one WAV track per leg (in join order) and the mixed track,
 /// written every tick at the internal rate (SPEC RC-1; hold music never enters them).
 struct Recorder {
-    tracks: Vec<(LegId, WavWriter<BufWriter<File>>)>,
+    tracks: Vec<WavWriter<BufWriter<File>>>,
     mixed: WavWriter<BufWriter<File>>,
 }
 
 impl Recorder {
-    fn create(dir: &Path, legs: &[RunningLeg]) -> anyhow::Result<Recorder> {
+    fn create(dir: &Path, tracks: usize) -> anyhow::Result<Recorder> {
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
         let open = |name: String| -> anyhow::Result<WavWriter<BufWriter<File>>> {
             let path = dir.join(name);
             let file =
                 File::create(&path).with_context(|| format!("creating {}", path.display()))?;
-            Ok(WavWriter::new(BufWriter::new(file), INTERNAL_RATE)?)
+            Ok(WavWriter::new(
+                BufWriter::with_capacity(TRACK_BUFFER, file),
+                INTERNAL_RATE,
+            )?)
         };
-        let mut tracks = Vec::with_capacity(legs.len());
-        for (i, leg) in legs.iter().enumerate() {
-            tracks.push((leg.id, open(format!("leg-{}.wav", i + 1))?));
+        let mut writers = Vec::with_capacity(tracks);
+        for i in 0..tracks {
+            writers.push(open(format!("leg-{}.wav", i + 1))?);
         }
         Ok(Recorder {
-            tracks,
+            tracks: writers,
             mixed: open("mixed.wav".to_owned())?,
         })
     }
 
-    fn write(&mut self, room: &Room) -> anyhow::Result<()> {
-        let rec = room.recording();
-        self.mixed.write_samples(rec.mixed())?;
-        for (leg, frame) in rec.tracks() {
-            if let Some((_, w)) = self.tracks.iter_mut().find(|(l, _)| *l == leg) {
+    /// One tick: `samples` holds the mix, then the frame of each track in `present`.
+    fn write(&mut self, present: u16, samples: &[i16]) -> anyhow::Result<()> {
+        let n = FRAME_SAMPLES;
+        let mut frames = samples.chunks_exact(n);
+        if let Some(mixed) = frames.next() {
+            self.mixed.write_samples(mixed)?;
+        }
+        for (i, w) in self.tracks.iter_mut().enumerate() {
+            if present & (1 << i) != 0
+                && let Some(frame) = frames.next()
+            {
                 w.write_samples(frame)?;
             }
         }
@@ -578,7 +834,7 @@ impl Recorder {
     }
 
     fn finish(self) -> anyhow::Result<()> {
-        for (_, w) in self.tracks {
+        for w in self.tracks {
             w.finish()?.flush()?;
         }
         self.mixed.finish()?.flush()?;
