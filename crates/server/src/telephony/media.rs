@@ -11,6 +11,7 @@ use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::net::{IpAddr, SocketAddr, UdpSocket as StdUdpSocket};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -24,7 +25,7 @@ use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use tokio::net::UdpSocket;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 
 /// What the media side tells the SIP edge.
 #[derive(Debug)]
@@ -200,6 +201,7 @@ pub(crate) struct MediaRuntime {
     shards: Vec<mpsc::UnboundedSender<Command>>,
     threads: Vec<std::thread::JoinHandle<()>>,
     writers: Vec<RecordWriter>,
+    tickers: Vec<Ticker>,
     next: usize,
     placement: HashMap<CallHandle, usize>,
 }
@@ -214,6 +216,7 @@ impl MediaRuntime {
         let mut shards = Vec::new();
         let mut handles = Vec::new();
         let mut writers = Vec::new();
+        let mut tickers = Vec::new();
         for i in 0..threads.max(1) {
             let (tx, rx) = mpsc::unbounded_channel();
             let runtime = tokio::runtime::Builder::new_current_thread()
@@ -223,20 +226,24 @@ impl MediaRuntime {
             let metrics = metrics.clone();
             let writer = RecordWriter::start(i)?;
             let queue = writer.queue.clone();
+            let ticker = Ticker::start(i)?;
+            let clock = ticker.clock.clone();
             let handle = std::thread::Builder::new()
                 .name(format!("denwa-media-{i}"))
                 .spawn(move || {
                     let local = tokio::task::LocalSet::new();
-                    local.block_on(&runtime, shard(rx, notices, metrics, queue));
+                    local.block_on(&runtime, shard(rx, notices, metrics, queue, clock));
                 })?;
             shards.push(tx);
             handles.push(handle);
             writers.push(writer);
+            tickers.push(ticker);
         }
         Ok(MediaRuntime {
             shards,
             threads: handles,
             writers,
+            tickers,
             next: 0,
             placement: HashMap::new(),
         })
@@ -274,6 +281,9 @@ impl MediaRuntime {
         for w in self.writers {
             w.stop();
         }
+        for t in self.tickers {
+            t.stop();
+        }
     }
 }
 
@@ -282,6 +292,7 @@ async fn shard(
     notices: mpsc::UnboundedSender<MediaNotice>,
     metrics: MediaMetrics,
     recordings: Arc<RecordQueue>,
+    clock: Arc<TickClock>,
 ) {
     let mut running: HashMap<CallHandle, mpsc::UnboundedSender<CallCommand>> = HashMap::new();
     while let Some(cmd) = commands.recv().await {
@@ -296,6 +307,7 @@ async fn shard(
                     notices.clone(),
                     metrics.clone(),
                     recordings.clone(),
+                    clock.clone(),
                 ));
             }
             Command::Call(call, CallCommand::Stop) => {
@@ -381,6 +393,7 @@ async fn run_call(
     notices: mpsc::UnboundedSender<MediaNotice>,
     metrics: MediaMetrics,
     recordings: Arc<RecordQueue>,
+    clock: Arc<TickClock>,
 ) {
     let call = start.call;
     let ended = |reason: String| {
@@ -423,10 +436,12 @@ async fn run_call(
         let tracks = legs.iter().map(|l| l.id).collect();
         RecordTap::open(recordings, call, dir, tracks)
     });
-    let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + TICK, TICK);
-    // Behind schedule (a loaded machine): tick once per missed period so the room keeps
-    // pace with the senders (denwa-media's `tick` contract).
-    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
+    // The call ticks in one of the thread's 1 ms slots, woken by the thread's ticker.
+    let phase = clock.join();
+    let mut ticks = phase.wake.clone();
+    // The first tick a period or more from now (like the interval it replaces); the
+    // ticker, idle until this call, looks again within a period.
+    let mut next_tick = phase.first_after(Instant::now() + TICK);
     let mut buf = vec![0u8; 2048];
     let mut out = vec![0u8; 2048];
     let mut tick_count: u32 = 0;
@@ -445,24 +460,31 @@ async fn run_call(
                     Channel::Rtcp => room.handle_rtcp(Instant::now(), leg, a.from, data),
                 };
             }
-            at = ticks.tick() => {
-                let at = at.into_std();
-                room.tick(at);
-                if let Some(rec) = recorder.as_mut()
-                    && !rec.hand_over(&room)
-                {
-                    metrics.recording_dropped.inc();
-                }
-                let late = Instant::now().saturating_duration_since(at);
-                metrics.ticks.inc();
-                for (limit, over) in LATE_OVER {
-                    if late > limit {
-                        metrics.late.get_or_create(&LateLabels { over }).inc();
+            _ = ticks.changed() => {
+                // Behind schedule (a loaded machine): tick once per missed period so the
+                // room keeps pace with the senders (denwa-media's `tick` contract).
+                while next_tick <= Instant::now() {
+                    let at = next_tick;
+                    next_tick += TICK;
+                    room.tick(at);
+                    if let Some(rec) = recorder.as_mut()
+                        && !rec.hand_over(&room)
+                    {
+                        metrics.recording_dropped.inc();
                     }
-                }
-                tick_count = tick_count.wrapping_add(1);
-                if tick_count.is_multiple_of(50) {
-                    report_counts(&room, &mut legs, &metrics);
+                    // Lateness: when the tick's room work is done, against its scheduled
+                    // instant (not against when the ticker woke us).
+                    let late = Instant::now().saturating_duration_since(at);
+                    metrics.ticks.inc();
+                    for (limit, over) in LATE_OVER {
+                        if late > limit {
+                            metrics.late.get_or_create(&LateLabels { over }).inc();
+                        }
+                    }
+                    tick_count = tick_count.wrapping_add(1);
+                    if tick_count.is_multiple_of(50) {
+                        report_counts(&room, &mut legs, &metrics);
+                    }
                 }
             }
         }
@@ -492,6 +514,134 @@ async fn run_call(
     }
     if let Some(reason) = reason {
         ended(reason);
+    }
+}
+
+/// The tick period is cut into this many 1 ms slots; each call ticks in one of them.
+const SLOTS: usize = 20;
+const SLOT: Duration = Duration::from_millis(1);
+
+/// A media thread's tick clock, shared by its ticker thread and its calls: slot `k`
+/// (counted from `base`) is the instant `base + k ms`, and belongs to the calls whose
+/// phase is `k % 20`.
+struct TickClock {
+    base: Instant,
+    /// Per phase: the last slot announced (the calls of that phase wait on it).
+    wake: Vec<watch::Sender<u64>>,
+    /// Calls per phase (a new call takes the least loaded one).
+    load: Mutex<[u32; SLOTS]>,
+    calls: AtomicUsize,
+    stopped: AtomicBool,
+}
+
+/// A call's place on its thread's tick clock; leaving frees the phase.
+struct Phase {
+    clock: Arc<TickClock>,
+    phase: usize,
+    wake: watch::Receiver<u64>,
+}
+
+impl TickClock {
+    fn join(self: &Arc<Self>) -> Phase {
+        let phase = {
+            let mut load = self.load.lock().unwrap_or_else(|p| p.into_inner());
+            let (phase, _) = load
+                .iter()
+                .enumerate()
+                .min_by_key(|(_, n)| **n)
+                .unwrap_or((0, &0)); // SLOTS > 0
+            load[phase] += 1;
+            phase
+        };
+        self.calls.fetch_add(1, Ordering::Relaxed);
+        // A fresh receiver has seen the current value: it waits for the next slot.
+        let wake = self.wake[phase].subscribe();
+        Phase {
+            clock: self.clone(),
+            phase,
+            wake,
+        }
+    }
+}
+
+impl Phase {
+    /// The first instant of this phase's slots after `now` (slots are whole ms from
+    /// `base`, so SLOT is 1 ms).
+    fn first_after(&self, now: Instant) -> Instant {
+        let base = self.clock.base;
+        let since = now.saturating_duration_since(base);
+        let periods = (since.as_nanos() / TICK.as_nanos()) as u64;
+        let mut at = base + Duration::from_millis(20 * periods + self.phase as u64);
+        while at <= now {
+            at += TICK;
+        }
+        at
+    }
+}
+
+impl Drop for Phase {
+    fn drop(&mut self) {
+        let mut load = self.clock.load.lock().unwrap_or_else(|p| p.into_inner());
+        load[self.phase] = load[self.phase].saturating_sub(1);
+        self.clock.calls.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// A media thread's ticker: a plain thread that sleeps to each 1 ms slot boundary with
+/// `std::thread::sleep` (a high-resolution timer; tokio's timer wheel has 1 ms granularity
+/// and rounds up, so a tick would fire up to ~2 ms after its instant) and wakes the calls
+/// of that slot's phase. A 20 ms period is thus shared evenly by the thread's calls, and
+/// a call's tick starts within tens of µs of its instant unless the thread is busy.
+struct Ticker {
+    clock: Arc<TickClock>,
+    thread: std::thread::JoinHandle<()>,
+}
+
+impl Ticker {
+    fn start(i: usize) -> std::io::Result<Ticker> {
+        let clock = Arc::new(TickClock {
+            base: Instant::now(),
+            wake: (0..SLOTS).map(|_| watch::channel(0).0).collect(),
+            load: Mutex::new([0; SLOTS]),
+            calls: AtomicUsize::new(0),
+            stopped: AtomicBool::new(false),
+        });
+        let c = clock.clone();
+        // Named like the media thread: its CPU counts as the media thread's.
+        let thread = std::thread::Builder::new()
+            .name(format!("denwa-media-t{i}"))
+            .spawn(move || run_ticker(&c))?;
+        Ok(Ticker { clock, thread })
+    }
+
+    fn stop(self) {
+        self.clock.stopped.store(true, Ordering::Relaxed);
+        let _ = self.thread.join();
+    }
+}
+
+fn run_ticker(clock: &TickClock) {
+    let slot_ns = SLOT.as_nanos();
+    let mut next: u64 = 1;
+    while !clock.stopped.load(Ordering::Relaxed) {
+        let at = clock.base + Duration::from_millis(next);
+        let now = Instant::now();
+        if at > now {
+            std::thread::sleep(at - now);
+        }
+        // Every slot whose instant has passed (a late wake-up announces the missed ones).
+        let now = Instant::now();
+        let upto = (now.saturating_duration_since(clock.base).as_nanos() / slot_ns) as u64;
+        if clock.calls.load(Ordering::Relaxed) == 0 {
+            // No calls: nothing to wake; look again in a period (a call's first tick is a
+            // period or more after it joins, so it is never skipped).
+            next = upto + SLOTS as u64;
+            continue;
+        }
+        while next <= upto {
+            clock.wake[(next % SLOTS as u64) as usize].send_replace(next);
+            next += 1;
+        }
     }
 }
 
