@@ -36,6 +36,9 @@ const MAX_PACKET: usize = 1500;
 /// leg; the rest is headroom for DTMF and a late drain. The queue grows when a leg joins
 /// (never on the 20 ms path), so a two-leg call holds 8 slots, not a full room's 40.
 const SLOTS_PER_LEG: usize = 4;
+/// Bytes a transmit slot holds from the start: a G.711 RTP packet (12 + 160) or an RTCP
+/// report fits; a larger datagram (an Opus packet, a long CNAME) grows its slot once.
+const SLOT_BYTES: usize = 256;
 
 /// Identifies one leg (one participant's media stream) inside a room.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -343,7 +346,7 @@ struct Pending {
     channel: Channel,
     destination: Option<SocketAddr>,
     len: usize,
-    data: Box<[u8; MAX_PACKET]>,
+    data: Vec<u8>,
 }
 
 /// The frames of the last tick, for the recording tracks (SPEC RC-1, HD-4).
@@ -891,7 +894,8 @@ impl Room {
             &mut self.queue_len,
             &mut self.dropped_transmits,
         ) {
-            // The slot holds MAX_PACKET bytes; 12 + payload (≤ 160 or 4) always fits.
+            // Sized to the packet: no allocation unless it outgrows the slot (never G.711).
+            slot.data.resize(12 + payload, 0);
             if let Ok(len) = rtp::write_rtp(&mut slot.data[..], &header, &self.payload[..payload]) {
                 slot.leg = leg;
                 slot.channel = Channel::Rtp;
@@ -929,8 +933,12 @@ impl Room {
             &mut self.queue_len,
             &mut self.dropped_transmits,
         ) {
-            match rtp::write_report(&mut slot.data[..], &input, stats, now) {
+            // Written into the room's scratch (free once the RTP packet is queued), then
+            // copied into the slot.
+            match rtp::write_report(&mut self.payload[..], &input, stats, now) {
                 Ok(len) => {
+                    slot.data.clear();
+                    slot.data.extend_from_slice(&self.payload[..len]);
                     slot.leg = leg;
                     slot.channel = Channel::Rtcp;
                     slot.destination = Some(destination);
@@ -955,7 +963,7 @@ impl Room {
             channel: Channel::Rtp,
             destination: None,
             len: 0,
-            data: Box::new([0; MAX_PACKET]),
+            data: Vec::with_capacity(SLOT_BYTES),
         });
     }
 

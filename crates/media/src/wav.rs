@@ -33,7 +33,8 @@ impl<W: Write + Seek> WavWriter<W> {
             sample_rate,
             data_bytes: 0,
             unsynced_samples: 0,
-            scratch: Vec::with_capacity(2 * 960),
+            // Grows to one frame's bytes on the first write (640 at 16 kHz), then stays.
+            scratch: Vec::new(),
         })
     }
 
