@@ -2,9 +2,11 @@
 //! (one per core) that own the `denwa_media::Room` of each of their calls.
 //!
 //! Each media thread runs a single-threaded tokio runtime; each call is one task on it
-//! that owns its room and the sockets of its legs, ticks the room every 20 ms, writes the
-//! recording tracks when asked, and stops on command. Nothing on the 20 ms path is shared
-//! between threads except the metrics' atomic counters.
+//! that owns its room and the sockets of its legs, ticks the room every 20 ms when its
+//! thread's ticker (a plain thread, 1 ms slots) wakes it, hands recorded frames to its
+//! thread's recording writer (a plain thread that owns the WAV files), and stops on
+//! command. On the 20 ms path threads share only the metrics' atomic counters, the
+//! ticker's wake-ups and the writer's queue (a short lock; never waits on the disk).
 
 use std::collections::{HashMap, VecDeque};
 use std::fs::File;
