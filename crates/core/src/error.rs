@@ -24,4 +24,10 @@ pub enum CoreError {
     /// A trunk setting that cannot be right.
     #[error("invalid trunk: {0}")]
     InvalidTrunk(String),
+    /// A routing configuration that cannot be right.
+    #[error("invalid routing: {0}")]
+    InvalidRouting(String),
+    /// A call request that cannot apply.
+    #[error(transparent)]
+    Call(#[from] crate::call::CallError),
 }

@@ -58,6 +58,37 @@ pub enum EventKind {
     /// A staff member changed their own settings (`data.staff_id`, `data.settings`);
     /// pushed only to that staff member.
     SettingsChanged,
+    /// A call arrived (`data.call_id`, `data.direction`, `data.medium`, `data.caller`,
+    /// `data.dialled`, `data.customer_id`).
+    CallStarted,
+    /// Staff are rung for a call (`data.staff_ids`; `data.skipped`: who was not rung and
+    /// why; `data.team_id`).
+    CallRinging,
+    /// A staff member declined a ringing call or invitation (`data.staff_id`).
+    CallDeclined,
+    /// A staff member answered (`data.staff_id`, `data.wait_ms`).
+    CallAnswered,
+    /// A teammate was invited (`data.staff_id`, `data.invited_by`).
+    CallInvited,
+    /// An invitation was not taken in time or the call ended first (`data.staff_id`,
+    /// `data.invited_by`).
+    CallInviteMissed,
+    /// A staff member joined the call (`data.staff_id`, `data.muted`, `data.invited_by`).
+    CallParticipantJoined,
+    /// A staff member left the call (`data.staff_id`).
+    CallParticipantLeft,
+    /// A participant muted or unmuted (`data.staff_id`, `data.muted`).
+    CallMuteChanged,
+    /// The customer was put on hold (`data.staff_id`).
+    CallHeld,
+    /// The hold ended (`data.held_by`, `data.reason`: `resumed` or `holder_left`).
+    CallResumed,
+    /// The call was not answered (`data.missed_reason`).
+    CallMissed,
+    /// The call ended (`data.ended_by`: `customer`, `staff` or `system`,
+    /// `data.ended_by_staff_id`, `data.duration_ms` talk time, `data.total_ms`,
+    /// `data.answered`, `data.missed_reason`).
+    CallEnded,
 }
 
 impl EventKind {
@@ -117,5 +148,11 @@ mod tests {
         assert_eq!(EventKind::parse("nope"), None);
         assert!(EventKind::SettingsChanged.is_private());
         assert!(!EventKind::ChatOpened.is_private());
+        assert_eq!(
+            EventKind::CallParticipantJoined.as_str(),
+            "call_participant_joined"
+        );
+        assert_eq!(EventKind::parse("call_ended"), Some(EventKind::CallEnded));
+        assert!(!EventKind::CallHeld.is_private());
     }
 }

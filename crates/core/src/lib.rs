@@ -5,13 +5,16 @@
 //! `SPEC.md`: [`Chat`](model::ChatSummary), [`Customer`](model::Customer), staff,
 //! channel, [`MissedReason`](model::MissedReason).
 
+pub mod call;
 pub mod error;
 pub mod event;
 pub mod hours;
 pub mod model;
 pub mod phone;
+pub mod routing;
 pub mod trunk;
 
+pub use call::{Effect, Input, Switchboard};
 pub use error::CoreError;
 pub use event::{Event, EventKind};
 pub use hours::BusinessHours;
