@@ -120,6 +120,9 @@ pub(crate) struct StartMedia {
 pub(crate) struct MediaMetrics {
     ticks: Counter,
     late: Family<LateLabels, Counter>,
+    /// The family's counters in `LATE_OVER` order, looked up once: the tick path bumps
+    /// them without taking the family's lock.
+    late_by: [Counter; LATE_OVER.len()],
     received: Counter,
     sent: Counter,
     lost: Counter,
@@ -144,7 +147,7 @@ const LATE_OVER: [(Duration, &str); 4] = [
 impl MediaMetrics {
     /// Fresh counters, registered with the server's metrics.
     pub(crate) fn register(metrics: &denwa_api::metrics::Metrics) -> MediaMetrics {
-        let m = MediaMetrics::default();
+        let mut m = MediaMetrics::default();
         metrics.register(
             "media_ticks",
             "20 ms media ticks run (one per room per tick)",
@@ -172,10 +175,8 @@ impl MediaMetrics {
             "Recorded ticks dropped because the media thread's recording writer was behind",
             m.recording_dropped.clone(),
         );
-        for (_, over) in LATE_OVER {
-            // Present from the start, so a scrape before the first late tick reads 0.
-            let _ = m.late.get_or_create(&LateLabels { over });
-        }
+        // Present from the start, so a scrape before the first late tick reads 0.
+        m.late_by = LATE_OVER.map(|(_, over)| m.late.get_or_create(&LateLabels { over }).clone());
         m
     }
 }
@@ -478,9 +479,9 @@ async fn run_call(
                     // instant (not against when the ticker woke us).
                     let late = Instant::now().saturating_duration_since(at);
                     metrics.ticks.inc();
-                    for (limit, over) in LATE_OVER {
-                        if late > limit {
-                            metrics.late.get_or_create(&LateLabels { over }).inc();
+                    for ((limit, _), counter) in LATE_OVER.iter().zip(&metrics.late_by) {
+                        if late > *limit {
+                            counter.inc();
                         }
                     }
                     tick_count = tick_count.wrapping_add(1);
@@ -1042,6 +1043,27 @@ pub(crate) fn randomise(leg: &mut LegConfig) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn late_tick_counters_are_the_ones_on_metrics() {
+        let metrics = denwa_api::metrics::Metrics::new();
+        let m = MediaMetrics::register(&metrics);
+        let text = metrics.encode();
+        assert!(
+            text.contains("denwa_media_ticks_late_total{over=\"2ms\"} 0"),
+            "{text}"
+        );
+        m.late_by[1].inc();
+        let text = metrics.encode();
+        assert!(
+            text.contains("denwa_media_ticks_late_total{over=\"2ms\"} 1"),
+            "{text}"
+        );
+        assert!(
+            text.contains("denwa_media_ticks_late_total{over=\"1ms\"} 0"),
+            "{text}"
+        );
+    }
 
     #[test]
     fn port_pairs_stay_inside_the_range_and_skip_busy_ports() {
