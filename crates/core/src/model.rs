@@ -361,3 +361,102 @@ mod tests {
         assert_eq!(preview("請求書の再発行をお願いします", 5), "請求書の…");
     }
 }
+
+/// A call's id in the store (durable; the switchboard's `CallId` is per process).
+pub type CallRecordId = i64;
+
+str_enum!(
+    /// Which side placed a call.
+    CallDirection {
+        /// A customer called a channel number.
+        Inbound = "inbound",
+        /// Staff called a customer.
+        Outbound = "outbound",
+    }
+);
+
+str_enum!(
+    /// How a call turned out (set when it ends; statistics count by it).
+    CallOutcome {
+        /// A staff member (inbound) or the callee (outbound) answered.
+        Answered = "answered",
+        /// Inbound, not answered: see `missed_reason`.
+        Missed = "missed",
+        /// Outbound: the callee was busy (486/600).
+        Busy = "busy",
+        /// Outbound: the callee declined (603).
+        Declined = "declined",
+        /// Outbound: nobody answered before the ring timeout (CANCEL sent).
+        NoAnswer = "no_answer",
+        /// Outbound: the carrier refused or failed (other 4xx/5xx/6xx, unreachable).
+        Failed = "failed",
+    }
+);
+
+/// One call as the store keeps it: a projection of its `call_*` events, one row per call,
+/// which statistics, exports and the BI feed read.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct CallRecord {
+    /// Id.
+    pub id: CallRecordId,
+    /// Channel.
+    pub channel_id: ChannelId,
+    /// The phone chat the call belongs to.
+    pub chat_id: ChatId,
+    /// Inbound or outbound.
+    pub direction: CallDirection,
+    /// `phone` for trunk calls.
+    pub medium: Medium,
+    /// The customer.
+    pub customer_id: Option<CustomerId>,
+    /// The customer side's number (caller inbound, callee outbound); `None` if withheld.
+    pub customer_number: Option<String>,
+    /// The channel's number (dialled inbound, caller ID outbound).
+    pub channel_number: Option<String>,
+    /// Team the call was routed to.
+    pub team_id: Option<TeamId>,
+    /// The first staff member connected (inbound) or who placed it (outbound).
+    pub staff_id: Option<StaffId>,
+    /// Arrival (inbound) or dialling (outbound).
+    pub started_at: DateTime<Utc>,
+    /// First staff connected (inbound) or the callee answered (outbound).
+    pub answered_at: Option<DateTime<Utc>>,
+    /// End; `None` while live.
+    pub ended_at: Option<DateTime<Utc>>,
+    /// Time the customer spent on hold.
+    pub hold_ms: i64,
+    /// Staff who joined, in order of joining.
+    pub participants: Vec<StaffId>,
+    /// `None` while live.
+    pub outcome: Option<CallOutcome>,
+    /// Why an inbound call was missed.
+    pub missed_reason: Option<MissedReason>,
+    /// `customer`, `staff` or `system`.
+    pub ended_by: Option<String>,
+    /// A machine-readable detail, e.g. `server_restarted`, `media_timeout`, `sip_486`.
+    pub end_reason: Option<String>,
+    /// Where its recording lives (relative to the data dir), when recorded.
+    pub recording: Option<String>,
+}
+
+/// One staff member's part in one call (per-staff statistics, SPEC ST-4).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct CallStaffRecord {
+    /// The call.
+    pub call_id: CallRecordId,
+    /// Who.
+    pub staff_id: StaffId,
+    /// First rung (routing or invitation); `None` for an outbound caller.
+    pub rung_at: Option<DateTime<Utc>>,
+    /// Invited by this teammate.
+    pub invited_by: Option<StaffId>,
+    /// First joined.
+    pub joined_at: Option<DateTime<Utc>>,
+    /// Last left.
+    pub left_at: Option<DateTime<Utc>>,
+    /// Time in the call (sum over joins).
+    pub talk_ms: i64,
+    /// `answered` (took the call), `joined` (invited and joined), `declined`, `missed`,
+    /// `placed` (outbound caller); `None` while still ringing.
+    pub outcome: Option<String>,
+}

@@ -17,12 +17,12 @@ use std::collections::BTreeMap;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use denwa_core::model::{
-    ApiKey, ApiKeyId, Channel, ChannelId, ChatId, ChatState, ChatSummary, Customer, CustomerId,
-    CustomerKind, Medium, Member, Message, MessageKind, Role, Settings, Staff, StaffId, Team,
-    TeamId,
+    ApiKey, ApiKeyId, CallDirection, CallRecord, CallRecordId, CallStaffRecord, Channel, ChannelId,
+    ChatId, ChatState, ChatSummary, Customer, CustomerId, CustomerKind, Medium, Member, Message,
+    MessageKind, Role, Settings, Staff, StaffId, Team, TeamId,
 };
 use denwa_core::trunk::{Trunk, TrunkId, TrunkSecrets, TrunkTransport};
-use denwa_core::{BusinessHours, CoreError, Event};
+use denwa_core::{BusinessHours, CoreError, Event, EventKind};
 use serde::Deserialize;
 
 pub use secret::random_token;
@@ -499,4 +499,85 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<Event>;
     /// The channel of a live key whose secret matches.
     async fn verify_api_key(&self, access_key: &str, secret: &str) -> Result<Option<ChannelId>>;
+
+    // ---- calls
+    /// Opens a call with its phone chat in one transaction (SPEC IN-5, IN-6, OUT-3): finds
+    /// the customer by number (or takes `customer_id`), creates a lead for an unknown or
+    /// withheld number, opens a new `phone` chat, inserts the call row and stores
+    /// `chat_opened` (and `customer_created` for a new lead).
+    async fn open_call(&self, channel: ChannelId, new: NewCall) -> Result<OpenedCall>;
+    /// Stores a `call_*` event on the call's chat and applies it to the call's row (and
+    /// its per-staff rows) in the same transaction. `data` should carry what the event
+    /// kind documents (see [`EventKind`](denwa_core::EventKind)).
+    async fn record_call_event(
+        &self,
+        channel: ChannelId,
+        call: CallRecordId,
+        kind: EventKind,
+        actor: Option<StaffId>,
+        data: serde_json::Value,
+    ) -> Result<Event>;
+    /// Sets where a call's recording lives (relative to the data dir).
+    async fn set_call_recording(
+        &self,
+        channel: ChannelId,
+        call: CallRecordId,
+        path: &str,
+    ) -> Result<()>;
+    /// One call.
+    async fn call_record(&self, channel: ChannelId, id: CallRecordId) -> Result<CallRecord>;
+    /// The calls of a chat, oldest first.
+    async fn chat_calls(&self, channel: ChannelId, chat: ChatId) -> Result<Vec<CallRecord>>;
+    /// Calls that started in `[from, to)`, oldest first.
+    async fn calls_between(
+        &self,
+        channel: ChannelId,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> Result<Vec<CallRecord>>;
+    /// Each staff member's part in a call.
+    async fn call_staff(
+        &self,
+        channel: ChannelId,
+        call: CallRecordId,
+    ) -> Result<Vec<CallStaffRecord>>;
+    /// Ends every call still live in the store (a previous process died with them): each
+    /// gets a `call_ended` event by the system with `reason` and is marked missed
+    /// (`noOperator`) if nobody had answered. Returns the events, to publish.
+    async fn end_interrupted_calls(&self, reason: &str) -> Result<Vec<Event>>;
+    /// Marks every live call as still alive now (the server calls it every few seconds,
+    /// so a crash can be dated); returns how many calls are live.
+    async fn heartbeat_live_calls(&self) -> Result<u64>;
+}
+
+/// A call to open (see [`Store::open_call`]).
+#[derive(Debug, Clone)]
+pub struct NewCall {
+    /// Inbound or outbound.
+    pub direction: CallDirection,
+    /// `phone` for trunk calls.
+    pub medium: Medium,
+    /// The customer side's number in E.164 (`None`: withheld).
+    pub customer_number: Option<String>,
+    /// The channel's number in E.164.
+    pub channel_number: Option<String>,
+    /// The customer to use instead of looking the number up (outbound from a customer).
+    pub customer_id: Option<CustomerId>,
+    /// Who placed an outbound call (becomes the chat's assignee).
+    pub staff_id: Option<StaffId>,
+}
+
+/// What [`Store::open_call`] did.
+#[derive(Debug, Clone)]
+pub struct OpenedCall {
+    /// The call's row.
+    pub call: CallRecordId,
+    /// Its new phone chat.
+    pub chat: ChatSummary,
+    /// The customer (existing, or the lead just created).
+    pub customer: Customer,
+    /// Whether the customer existed before this call.
+    pub known_customer: bool,
+    /// Events to publish (`customer_created`, `chat_opened`).
+    pub events: Vec<Event>,
 }

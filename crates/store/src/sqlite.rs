@@ -1,5 +1,7 @@
 //! The embedded default: SQLite through sqlx, WAL journal, migrations at open.
 
+mod calls;
+
 use std::path::Path;
 use std::str::FromStr;
 use std::time::Duration;
@@ -7,9 +9,10 @@ use std::time::Duration;
 use async_trait::async_trait;
 use chrono::{DateTime, TimeZone, Utc};
 use denwa_core::model::{
-    ApiKey, ApiKeyId, Channel, ChannelId, ChatId, ChatState, ChatSummary, Customer, CustomerBrief,
-    CustomerId, CustomerKind, Medium, Member, Message, MessageKind, Phone, Role, Settings, Staff,
-    StaffId, Team, TeamId, locale_for_region, preview,
+    ApiKey, ApiKeyId, CallRecord, CallRecordId, CallStaffRecord, Channel, ChannelId, ChatId,
+    ChatState, ChatSummary, Customer, CustomerBrief, CustomerId, CustomerKind, Medium, Member,
+    Message, MessageKind, Phone, Role, Settings, Staff, StaffId, Team, TeamId, locale_for_region,
+    preview,
 };
 use denwa_core::trunk::{SourceRule, Trunk, TrunkId, TrunkSecrets, TrunkTransport, check_proxy};
 use denwa_core::{BusinessHours, E164, Event, EventKind, Region};
@@ -19,8 +22,8 @@ use sqlx::{Row, SqliteConnection, SqlitePool};
 
 use crate::secret::{hash_password, random_token, token_digest, verify_password};
 use crate::{
-    ChannelPatch, ChatCursor, ChatFilter, ChatPage, CustomerInput, Membership, NewChannel, NewChat,
-    Result, SettingsPatch, SipAccount, Store, StoreError, TrunkInput,
+    ChannelPatch, ChatCursor, ChatFilter, ChatPage, CustomerInput, Membership, NewCall, NewChannel,
+    NewChat, OpenedCall, Result, SettingsPatch, SipAccount, Store, StoreError, TrunkInput,
 };
 
 /// Longest text accepted for a message or note (characters).
@@ -1969,6 +1972,63 @@ impl Store for SqliteStore {
         )
         .await?;
         Ok(event)
+    }
+
+    async fn open_call(&self, channel: ChannelId, new: NewCall) -> Result<OpenedCall> {
+        calls::open_call(&self.pool, channel, new).await
+    }
+
+    async fn record_call_event(
+        &self,
+        channel: ChannelId,
+        call: CallRecordId,
+        kind: EventKind,
+        actor: Option<StaffId>,
+        data: Value,
+    ) -> Result<Event> {
+        calls::record_call_event(&self.pool, channel, call, kind, actor, data).await
+    }
+
+    async fn set_call_recording(
+        &self,
+        channel: ChannelId,
+        call: CallRecordId,
+        path: &str,
+    ) -> Result<()> {
+        calls::set_call_recording(&self.pool, channel, call, path).await
+    }
+
+    async fn call_record(&self, channel: ChannelId, id: CallRecordId) -> Result<CallRecord> {
+        calls::call_record(&self.pool, channel, id).await
+    }
+
+    async fn chat_calls(&self, channel: ChannelId, chat: ChatId) -> Result<Vec<CallRecord>> {
+        calls::chat_calls(&self.pool, channel, chat).await
+    }
+
+    async fn calls_between(
+        &self,
+        channel: ChannelId,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> Result<Vec<CallRecord>> {
+        calls::calls_between(&self.pool, channel, from, to).await
+    }
+
+    async fn call_staff(
+        &self,
+        channel: ChannelId,
+        call: CallRecordId,
+    ) -> Result<Vec<CallStaffRecord>> {
+        calls::call_staff(&self.pool, channel, call).await
+    }
+
+    async fn end_interrupted_calls(&self, reason: &str) -> Result<Vec<Event>> {
+        calls::end_interrupted_calls(&self.pool, reason).await
+    }
+
+    async fn heartbeat_live_calls(&self) -> Result<u64> {
+        calls::heartbeat_live_calls(&self.pool).await
     }
 
     async fn verify_api_key(&self, access_key: &str, secret: &str) -> Result<Option<ChannelId>> {
