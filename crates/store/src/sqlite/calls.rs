@@ -351,10 +351,8 @@ async fn project(
                 }
             }
         }
-        EventKind::CallParticipantLeft => {
-            if staff.is_some() {
-                staff_left(conn, id, staff, at).await?;
-            }
+        EventKind::CallParticipantLeft if staff.is_some() => {
+            staff_left(conn, id, staff, at).await?;
         }
         EventKind::CallHeld => {
             sqlx::query(
