@@ -21,6 +21,7 @@ use denwa_core::model::{
     ChatId, ChatState, ChatSummary, Customer, CustomerId, CustomerKind, Medium, Member, Message,
     MessageKind, Role, Settings, Staff, StaffId, Team, TeamId,
 };
+use denwa_core::routing::RoutingConfig;
 use denwa_core::trunk::{Trunk, TrunkId, TrunkSecrets, TrunkTransport};
 use denwa_core::{BusinessHours, CoreError, Event, EventKind};
 use serde::Deserialize;
@@ -548,6 +549,18 @@ pub trait Store: Send + Sync + 'static {
     /// Marks every live call as still alive now (the server calls it every few seconds,
     /// so a crash can be dated); returns how many calls are live.
     async fn heartbeat_live_calls(&self) -> Result<u64>;
+    /// The channel's call routing, with its business hours and teams filled in.
+    async fn routing(&self, channel: ChannelId) -> Result<RoutingConfig>;
+    /// Sets the channel's call routing (hours and teams given are ignored: the channel's
+    /// own are used). Refuses rules naming another channel's team or staff.
+    async fn set_routing(
+        &self,
+        channel: ChannelId,
+        config: RoutingConfig,
+        actor: Option<StaffId>,
+    ) -> Result<Event>;
+    /// Opened phone chats that had a call and have an assignee (SPEC AS-2, at start-up).
+    async fn open_phone_chats(&self) -> Result<Vec<(StaffId, ChatId)>>;
 }
 
 /// A call to open (see [`Store::open_call`]).

@@ -14,6 +14,7 @@ use denwa_core::model::{
     Message, MessageKind, Phone, Role, Settings, Staff, StaffId, Team, TeamId, locale_for_region,
     preview,
 };
+use denwa_core::routing::RoutingConfig;
 use denwa_core::trunk::{SourceRule, Trunk, TrunkId, TrunkSecrets, TrunkTransport, check_proxy};
 use denwa_core::{BusinessHours, E164, Event, EventKind, Region};
 use serde_json::{Value, json};
@@ -2029,6 +2030,23 @@ impl Store for SqliteStore {
 
     async fn heartbeat_live_calls(&self) -> Result<u64> {
         calls::heartbeat_live_calls(&self.pool).await
+    }
+
+    async fn routing(&self, channel: ChannelId) -> Result<RoutingConfig> {
+        calls::routing(&self.pool, channel).await
+    }
+
+    async fn set_routing(
+        &self,
+        channel: ChannelId,
+        config: RoutingConfig,
+        actor: Option<StaffId>,
+    ) -> Result<Event> {
+        calls::set_routing(&self.pool, channel, config, actor).await
+    }
+
+    async fn open_phone_chats(&self) -> Result<Vec<(StaffId, ChatId)>> {
+        calls::open_phone_chats(&self.pool).await
     }
 
     async fn verify_api_key(&self, access_key: &str, secret: &str) -> Result<Option<ChannelId>> {

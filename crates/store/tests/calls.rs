@@ -225,3 +225,47 @@ async fn calls_left_live_by_a_crash_are_ended_at_restart() {
         Err(StoreError::NotFound(_))
     ));
 }
+
+#[tokio::test]
+async fn routing_is_stored_and_filled_with_hours_and_teams() {
+    use denwa_core::routing::{RoutingConfig, RoutingMode, Rule};
+    let (_dir, store, channel, a, _) = setup().await;
+    let team = store
+        .create_team(channel, "Support", &[a], None)
+        .await
+        .unwrap()
+        .0;
+    let config = RoutingConfig {
+        mode: RoutingMode::Workflow(vec![Rule {
+            conditions: vec![],
+            team: Some(team.id),
+            staff: None,
+        }]),
+        ring_timeout_secs: 20,
+        ..RoutingConfig::default()
+    };
+    store.set_routing(channel, config, None).await.unwrap();
+    let read = store.routing(channel).await.unwrap();
+    assert_eq!(read.ring_timeout_secs, 20);
+    assert_eq!(read.teams.len(), 1);
+    assert_eq!(read.teams[0].members, vec![a]);
+    assert!(matches!(read.mode, RoutingMode::Workflow(_)));
+    // Another channel's team is refused.
+    let bad = RoutingConfig {
+        mode: RoutingMode::Workflow(vec![Rule {
+            conditions: vec![],
+            team: Some(team.id + 100),
+            staff: None,
+        }]),
+        ..RoutingConfig::default()
+    };
+    assert!(matches!(
+        store.set_routing(channel, bad, None).await,
+        Err(StoreError::Invalid(_))
+    ));
+    let zero = RoutingConfig {
+        ring_timeout_secs: 0,
+        ..RoutingConfig::default()
+    };
+    assert!(store.set_routing(channel, zero, None).await.is_err());
+}

@@ -6,6 +6,7 @@ use denwa_core::model::{
     CallDirection, CallOutcome, CallRecord, CallRecordId, CallStaffRecord, ChannelId, ChatId,
     Medium, MissedReason, StaffId,
 };
+use denwa_core::routing::{RoutingConfig, RoutingMode, TeamRoute};
 use denwa_core::{Event, EventKind};
 use serde_json::{Value, json};
 use sqlx::{Row, SqliteConnection, SqlitePool};
@@ -611,4 +612,114 @@ pub(super) async fn end_interrupted_calls(pool: &SqlitePool, reason: &str) -> Re
         );
     }
     Ok(events)
+}
+
+pub(super) async fn routing(pool: &SqlitePool, channel: ChannelId) -> Result<RoutingConfig> {
+    let mut conn = pool.acquire().await?;
+    let raw: String = sqlx::query_scalar("SELECT routing FROM channels WHERE id = ?")
+        .bind(channel)
+        .fetch_optional(&mut *conn)
+        .await?
+        .ok_or(StoreError::NotFound("channel"))?;
+    let mut config: RoutingConfig = serde_json::from_str(&raw)
+        .map_err(|e| StoreError::Invalid(format!("stored routing of channel {channel}: {e}")))?;
+    let hours: String = sqlx::query_scalar("SELECT business_hours FROM channels WHERE id = ?")
+        .bind(channel)
+        .fetch_one(&mut *conn)
+        .await?;
+    config.hours = serde_json::from_str(&hours).ok();
+    let teams: Vec<(i64, i64)> = sqlx::query_as(
+        "SELECT t.id, m.staff_id FROM teams t JOIN team_members m ON m.team_id = t.id
+         WHERE t.channel_id = ? ORDER BY t.id, m.staff_id",
+    )
+    .bind(channel)
+    .fetch_all(&mut *conn)
+    .await?;
+    let mut routes: Vec<TeamRoute> = Vec::new();
+    for (team, staff) in teams {
+        match routes.last_mut() {
+            Some(r) if r.id == team => r.members.push(staff),
+            _ => routes.push(TeamRoute {
+                id: team,
+                members: vec![staff],
+                hours: None,
+            }),
+        }
+    }
+    config.teams = routes;
+    Ok(config)
+}
+
+pub(super) async fn set_routing(
+    pool: &SqlitePool,
+    channel: ChannelId,
+    mut config: RoutingConfig,
+    actor: Option<StaffId>,
+) -> Result<Event> {
+    // Hours and teams are the channel's own; only the routing choices are stored.
+    config.hours = None;
+    config.teams = Vec::new();
+    config.validate()?;
+    let mut tx = begin_write(pool).await?;
+    load_channel(&mut tx, channel).await?;
+    if let RoutingMode::Workflow(rules) = &config.mode {
+        for rule in rules {
+            if let Some(team) = rule.team {
+                let n: i64 = sqlx::query_scalar(
+                    "SELECT COUNT(*) FROM teams WHERE id = ? AND channel_id = ?",
+                )
+                .bind(team)
+                .bind(channel)
+                .fetch_one(&mut *tx)
+                .await?;
+                if n == 0 {
+                    return Err(StoreError::Invalid(format!(
+                        "team {team} is not a team of this channel"
+                    )));
+                }
+            }
+            if let Some(staff) = rule.staff {
+                let n: i64 = sqlx::query_scalar(
+                    "SELECT COUNT(*) FROM memberships WHERE staff_id = ? AND channel_id = ?",
+                )
+                .bind(staff)
+                .bind(channel)
+                .fetch_one(&mut *tx)
+                .await?;
+                if n == 0 {
+                    return Err(StoreError::Invalid(format!(
+                        "staff {staff} is not a member of this channel"
+                    )));
+                }
+            }
+        }
+    }
+    let raw =
+        serde_json::to_string(&config).map_err(|e| StoreError::Invalid(format!("routing: {e}")))?;
+    sqlx::query("UPDATE channels SET routing = ? WHERE id = ?")
+        .bind(&raw)
+        .bind(channel)
+        .execute(&mut *tx)
+        .await?;
+    let event = insert_event(
+        &mut tx,
+        Some(channel),
+        None,
+        EventKind::ChannelUpdated,
+        actor,
+        json!({ "routing": config }),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(event)
+}
+
+pub(super) async fn open_phone_chats(pool: &SqlitePool) -> Result<Vec<(StaffId, ChatId)>> {
+    Ok(sqlx::query_as(
+        "SELECT assignee_id, id FROM chats
+         WHERE medium = 'phone' AND state = 'opened' AND assignee_id IS NOT NULL
+           AND EXISTS (SELECT 1 FROM calls WHERE calls.chat_id = chats.id)",
+    )
+    .fetch_all(pool)
+    .await?)
 }
