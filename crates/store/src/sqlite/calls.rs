@@ -628,6 +628,11 @@ pub(super) async fn routing(pool: &SqlitePool, channel: ChannelId) -> Result<Rou
         .fetch_one(&mut *conn)
         .await?;
     config.hours = serde_json::from_str(&hours).ok();
+    config.teams = team_routes(&mut conn, channel).await?;
+    Ok(config)
+}
+
+async fn team_routes(conn: &mut SqliteConnection, channel: ChannelId) -> Result<Vec<TeamRoute>> {
     let teams: Vec<(i64, i64)> = sqlx::query_as(
         "SELECT t.id, m.staff_id FROM teams t JOIN team_members m ON m.team_id = t.id
          WHERE t.channel_id = ? ORDER BY t.id, m.staff_id",
@@ -646,8 +651,7 @@ pub(super) async fn routing(pool: &SqlitePool, channel: ChannelId) -> Result<Rou
             }),
         }
     }
-    config.teams = routes;
-    Ok(config)
+    Ok(routes)
 }
 
 pub(super) async fn set_routing(
@@ -657,11 +661,12 @@ pub(super) async fn set_routing(
     actor: Option<StaffId>,
 ) -> Result<Event> {
     // Hours and teams are the channel's own; only the routing choices are stored.
-    config.hours = None;
-    config.teams = Vec::new();
-    config.validate()?;
     let mut tx = begin_write(pool).await?;
     load_channel(&mut tx, channel).await?;
+    config.hours = None;
+    config.teams = team_routes(&mut tx, channel).await?;
+    config.validate()?;
+    config.teams = Vec::new();
     if let RoutingMode::Workflow(rules) = &config.mode {
         for rule in rules {
             if let Some(team) = rule.team {
