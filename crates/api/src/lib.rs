@@ -10,6 +10,7 @@
 //! event's channel only.
 
 pub mod bus;
+pub mod calls;
 pub mod chats;
 pub mod console;
 pub mod error;
@@ -51,6 +52,10 @@ pub struct AppState {
     pub metrics: Arc<metrics::Metrics>,
     /// The SIP edge, when the server runs one.
     pub telephony: Option<Arc<dyn telephony::Telephony>>,
+    /// The call engine, when the server runs telephony.
+    pub calls: Option<Arc<dyn calls::CallControl>>,
+    /// Staff with a console open (ringing needs it).
+    pub presence: Arc<calls::Presence>,
 }
 
 impl AppState {
@@ -61,6 +66,8 @@ impl AppState {
             bus: Arc::new(InProcessBus::new(4096)),
             metrics: Arc::new(metrics::Metrics::new()),
             telephony: None,
+            calls: None,
+            presence: Arc::default(),
         }
     }
 
@@ -121,6 +128,7 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
 fn api_router() -> OpenApiRouter<AppState> {
     OpenApiRouter::with_openapi(ApiDoc::openapi())
         .merge(console::router())
+        .merge(calls::router())
         .merge(open::router())
 }
 

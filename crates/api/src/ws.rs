@@ -67,6 +67,7 @@ async fn serve(
     mut rx: tokio::sync::broadcast::Receiver<std::sync::Arc<Event>>,
 ) {
     state.metrics.websocket_opened();
+    state.presence.connected(staff);
     let (mut tx, mut incoming) = socket.split();
     let mut ping = tokio::time::interval(Duration::from_secs(25));
     ping.tick().await;
@@ -77,6 +78,7 @@ async fn serve(
         .is_err()
     {
         state.metrics.websocket_closed();
+        state.presence.disconnected(staff);
         return;
     }
     loop {
@@ -107,4 +109,5 @@ async fn serve(
         }
     }
     state.metrics.websocket_closed();
+    state.presence.disconnected(staff);
 }
