@@ -27,6 +27,9 @@ pub enum CoreError {
     /// A routing configuration that cannot be right.
     #[error("invalid routing: {0}")]
     InvalidRouting(String),
+    /// A statistics date range that is reversed or wider than allowed (SPEC ST-5).
+    #[error("invalid range: {0}")]
+    InvalidRange(String),
     /// A call request that cannot apply.
     #[error(transparent)]
     Call(#[from] crate::call::CallError),

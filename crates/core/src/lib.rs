@@ -12,6 +12,7 @@ pub mod hours;
 pub mod model;
 pub mod phone;
 pub mod routing;
+pub mod stats;
 pub mod trunk;
 
 pub use call::{Effect, Input, Switchboard};
