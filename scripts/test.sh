@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 start=$(date +%s)
 
 apt_install ca-certificates pkg-config build-essential chromium \
-    sip-tester tshark baresip sox iproute2 python3 libopus-dev
+    sip-tester tshark baresip sox iproute2 python3 libopus-dev mecab-ipadic
 ensure_rust
 ensure_node
 
