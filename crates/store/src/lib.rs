@@ -549,6 +549,31 @@ pub trait Store: Send + Sync + 'static {
     /// Marks every live call as still alive now (the server calls it every few seconds,
     /// so a crash can be dated); returns how many calls are live.
     async fn heartbeat_live_calls(&self) -> Result<u64>;
+
+    // ---- statistics (SPEC ST-1..ST-5; definitions in denwa_core::stats)
+    /// The dashboard of a local date range (at most 90 days) from the rollup the store
+    /// keeps of ended calls (rebuilt first when the channel's time zone changed).
+    async fn dashboard(
+        &self,
+        channel: ChannelId,
+        q: denwa_core::stats::DashboardQuery,
+    ) -> Result<denwa_core::stats::Dashboard>;
+    /// Call rows ("UserChat meet data") that started in `[q.from, q.to)` and pass
+    /// `q.filters`, ordered by start then id.
+    async fn call_rows(
+        &self,
+        channel: ChannelId,
+        q: &CallRowQuery,
+    ) -> Result<Vec<denwa_core::stats::CallRow>>;
+    /// Imports ended calls (synthetic history): chats, leads for unseen numbers, call and
+    /// per-staff rows and the rollup, in one transaction, without events. Ids in the
+    /// records are replaced. Returns how many were imported.
+    async fn import_calls(
+        &self,
+        channel: ChannelId,
+        calls: &[denwa_core::stats::CallHistory],
+    ) -> Result<u64>;
+
     /// The channel's call routing, with its business hours and teams filled in.
     async fn routing(&self, channel: ChannelId) -> Result<RoutingConfig>;
     /// Sets the channel's call routing (hours and teams given are ignored: the channel's
@@ -561,6 +586,23 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<Event>;
     /// Opened phone chats that had a call and have an assignee (SPEC AS-2, at start-up).
     async fn open_phone_chats(&self) -> Result<Vec<(StaffId, ChatId)>>;
+}
+
+/// Which call rows [`Store::call_rows`] reads.
+#[derive(Debug, Clone)]
+pub struct CallRowQuery {
+    /// Calls that started at or after.
+    pub from: DateTime<Utc>,
+    /// Calls that started before.
+    pub to: DateTime<Utc>,
+    /// Conditions, all of which must hold.
+    pub filters: Vec<denwa_core::stats::CallFilter>,
+    /// Only rows after this (start, id) (keyset paging for streaming exports).
+    pub after: Option<(DateTime<Utc>, CallRecordId)>,
+    /// Rows to skip.
+    pub offset: u64,
+    /// Most rows returned.
+    pub limit: u32,
 }
 
 /// A call to open (see [`Store::open_call`]).

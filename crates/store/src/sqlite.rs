@@ -1,6 +1,7 @@
 //! The embedded default: SQLite through sqlx, WAL journal, migrations at open.
 
 mod calls;
+mod stats;
 
 use std::path::Path;
 use std::str::FromStr;
@@ -1881,6 +1882,9 @@ impl Store for SqliteStore {
             .bind(chat)
             .execute(&mut *tx)
             .await?;
+        if let Some(at) = closed_at {
+            stats::chat_closed(&mut tx, chat, at).await?;
+        }
         chat_changed(tx, channel, chat, EventKind::StateChanged, actor).await
     }
 
@@ -2030,6 +2034,30 @@ impl Store for SqliteStore {
 
     async fn heartbeat_live_calls(&self) -> Result<u64> {
         calls::heartbeat_live_calls(&self.pool).await
+    }
+
+    async fn dashboard(
+        &self,
+        channel: ChannelId,
+        q: denwa_core::stats::DashboardQuery,
+    ) -> Result<denwa_core::stats::Dashboard> {
+        stats::dashboard(&self.pool, channel, q).await
+    }
+
+    async fn call_rows(
+        &self,
+        channel: ChannelId,
+        q: &crate::CallRowQuery,
+    ) -> Result<Vec<denwa_core::stats::CallRow>> {
+        stats::call_rows(&self.pool, channel, q).await
+    }
+
+    async fn import_calls(
+        &self,
+        channel: ChannelId,
+        calls: &[denwa_core::stats::CallHistory],
+    ) -> Result<u64> {
+        stats::import_calls(&self.pool, channel, calls).await
     }
 
     async fn routing(&self, channel: ChannelId) -> Result<RoutingConfig> {

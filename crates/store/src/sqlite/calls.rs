@@ -16,11 +16,11 @@ use super::{
 };
 use crate::{NewCall, OpenedCall, Result, StoreError};
 
-const CALL_COLUMNS: &str = "id, channel_id, chat_id, direction, medium, customer_id, \
+pub(super) const CALL_COLUMNS: &str = "id, channel_id, chat_id, direction, medium, customer_id, \
      customer_number, channel_number, team_id, staff_id, started_at, answered_at, ended_at, \
      hold_ms, participants, outcome, missed_reason, ended_by, end_reason, recording";
 
-fn call_from_row(r: &sqlx::sqlite::SqliteRow) -> CallRecord {
+pub(super) fn call_from_row(r: &sqlx::sqlite::SqliteRow) -> CallRecord {
     CallRecord {
         id: r.get("id"),
         channel_id: r.get("channel_id"),
@@ -407,6 +407,7 @@ async fn project(
             .bind(id)
             .execute(&mut *conn)
             .await?;
+            super::stats::call_ended(conn, id).await?;
         }
         _ => {}
     }
