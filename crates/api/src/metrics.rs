@@ -77,7 +77,8 @@ impl Metrics {
         }
     }
 
-    pub(crate) fn event_published(&self) {
+    /// Counts one event published on the bus.
+    pub fn event_published(&self) {
         self.events.inc();
     }
 

@@ -191,6 +191,7 @@ impl ServeArgs {
                 },
                 recordings: (self.record_calls || file.record_calls.unwrap_or(false))
                     .then(|| data_dir.join("recordings")),
+                announcements: data_dir.join("announcements"),
             })
         };
         Ok(Config {

@@ -205,19 +205,13 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let state = AppState::new(store.clone());
     let telephony = match config.telephony.clone() {
         Some(t) => {
-            telephony::Telephony::start(
-                t,
-                store.clone(),
-                &state.metrics,
-                state.bus.subscribe(),
-                stop_rx.clone(),
-            )
-            .await?
+            telephony::Telephony::start(t, store.clone(), &state, stop_rx.clone()).await?
         }
         None => None,
     };
     let mut state = state;
     state.telephony = telephony.as_ref().map(telephony::Telephony::handle);
+    state.calls = telephony.as_ref().map(telephony::Telephony::calls);
     let app = denwa_api::app(state, web_dir);
     let listener = TcpListener::bind(&config.http)
         .await

@@ -23,12 +23,17 @@ use denwa_store::Store;
 use tokio::sync::{mpsc, oneshot, watch};
 
 use super::TelephonyConfig;
+use super::calls::{CallReports, FromEdge, ToEdge};
 use super::media::{
-    CallCommand, MediaMetrics, MediaNotice, MediaRuntime, PortPool, RtpPair, StartLeg, StartMedia,
-    randomise,
+    CallCommand, LegKey, MediaMetrics, MediaNotice, MediaRuntime, PortPool, RtpPair, StartLeg,
+    StartMedia, randomise,
 };
 use super::routing::{REALM, Route, Router};
 use super::transport::{Received, SipIo};
+
+mod inbound;
+
+pub(crate) use inbound::Inbound;
 
 /// Most messages fed to the endpoint before its output is drained.
 const INPUT_BATCH: usize = 64;
@@ -215,34 +220,29 @@ async fn resolve_proxy(proxy: &str) -> anyhow::Result<(String, SocketAddr)> {
 enum CallState {
     /// Waiting for the routing decision (a store lookup).
     Routing,
-    /// 180 sent for a DID; the registered softphones of the channel's staff (`forks`)
-    /// are ringing. 480 at `until`; when every fork failed, 486 if one was busy, else 480.
-    Ringing {
-        until: Instant,
-        forks: Vec<CallHandle>,
-        busy: bool,
-    },
+    /// A call to a channel number, run by the call service (180 sent; staff rung; then
+    /// answered into a room that staff legs join and leave).
+    Inbound(Box<Inbound>),
     /// The echo test: answered; the server hangs up at `until`. `pending` holds the
     /// RTP sockets of a call whose SDP answer comes with the ACK (late offer).
     Echo {
         until: Instant,
         pending: Option<RtpPair>,
     },
-    /// Our INVITE to a staff softphone for the inbound call `parent`; `pair` is the RTP
-    /// socket pair our offer names.
+    /// Our INVITE to staff member `staff`'s softphone for the inbound call `parent`;
+    /// `pair` is the RTP socket pair our offer names.
     Fork {
         parent: CallHandle,
+        staff: i64,
         pair: Option<RtpPair>,
     },
-    /// A staff softphone answered and the caller was answered with our offer (its INVITE
-    /// had no SDP): the bridge starts when the ACK brings the answer.
-    Bridging {
-        peer: CallHandle,
-        pair: Option<RtpPair>,
-        staff: Option<StartLeg>,
+    /// The softphone answered; `leg` waits for the call service to connect it (then it
+    /// is in `parent`'s room).
+    StaffPhone {
+        parent: CallHandle,
+        staff: i64,
+        leg: Option<StartLeg>,
     },
-    /// Two dialogs bridged in one room, keyed by the inbound dialog `room`.
-    Bridged { room: CallHandle, peer: CallHandle },
     /// A trunk test call we placed (API): CANCEL at `until` unless answered; the answer
     /// connects the callee to the echo test.
     Outbound {
@@ -321,6 +321,7 @@ struct AppCall {
 enum Wake {
     Stop,
     Command(EdgeCommand),
+    Call(ToEdge),
     Reload(Reload),
     Net(Received),
     Routed(CallHandle, Route),
@@ -347,6 +348,12 @@ pub(crate) struct Edge {
     /// Call deadlines (ring timeout, echo limit) by time; stale entries are skipped.
     deadlines: BinaryHeap<Reverse<(Instant, CallHandle)>>,
     commands: mpsc::UnboundedReceiver<EdgeCommand>,
+    /// The call service: what happened to calls it runs.
+    reports: CallReports,
+    /// The call service's commands.
+    to_edge: mpsc::UnboundedReceiver<ToEdge>,
+    /// SIP usernames with a live registration (read by the call service for ringing).
+    registered: Arc<std::sync::RwLock<std::collections::BTreeSet<String>>>,
 }
 
 /// The local address the kernel would use to reach `peer` (a UDP `connect` sends nothing).
@@ -362,6 +369,7 @@ fn local_ip_towards(peer: SocketAddr) -> Option<IpAddr> {
 }
 
 impl Edge {
+    #[allow(clippy::too_many_arguments)] // the edge's wiring, each a distinct channel
     pub(crate) fn new(
         cfg: TelephonyConfig,
         io: SipIo,
@@ -370,6 +378,8 @@ impl Edge {
         media_metrics: MediaMetrics,
         commands: mpsc::UnboundedReceiver<EdgeCommand>,
         reloads: mpsc::UnboundedReceiver<Reload>,
+        calls: (CallReports, mpsc::UnboundedReceiver<ToEdge>),
+        registered: Arc<std::sync::RwLock<std::collections::BTreeSet<String>>>,
     ) -> anyhow::Result<Edge> {
         let Reload { users, trunks } = initial;
         let bound = io.local_addr();
@@ -436,6 +446,9 @@ impl Edge {
             bindings: HashMap::new(),
             deadlines: BinaryHeap::new(),
             commands,
+            reports: calls.0,
+            to_edge: calls.1,
+            registered,
         })
     }
 
@@ -451,6 +464,7 @@ impl Edge {
                 Some((call, r)) = self.routes_rx.recv() => Wake::Routed(call, r),
                 Some(n) = self.notices.recv() => Wake::Media(n),
                 Some(c) = self.commands.recv() => Wake::Command(c),
+                Some(c) = self.to_edge.recv() => Wake::Call(c),
                 Some(r) = self.reloads.recv() => Wake::Reload(r),
                 _ = tokio::time::sleep_until(at.into()) => Wake::Timer,
             };
@@ -484,6 +498,7 @@ impl Edge {
                 Wake::Command(EdgeCommand::TestCall { params, reply }) => {
                     self.place_test_call(now, params, reply);
                 }
+                Wake::Call(c) => self.on_call_command(now, c),
                 Wake::Timer => {
                     self.ep.handle_timeout(now);
                     self.app_timers(now);
@@ -511,9 +526,7 @@ impl Edge {
     /// The deadline a call's state has (ring timeout, echo limit), if any.
     fn deadline_of(&self, call: CallHandle) -> Option<Instant> {
         match &self.calls.get(&call)?.state {
-            CallState::Ringing { until, .. }
-            | CallState::Echo { until, .. }
-            | CallState::Outbound { until, .. } => Some(*until),
+            CallState::Echo { until, .. } | CallState::Outbound { until, .. } => Some(*until),
             _ => None,
         }
     }
@@ -570,8 +583,7 @@ impl Edge {
             }
             Event::CallCancelled { call } => {
                 tracing::info!(call = call.0, "caller cancelled (487)");
-                self.cancel_forks(now, call);
-                self.forget(call);
+                self.caller_gone(now, call, "the caller cancelled");
             }
             Event::CallConfirmed { call, audio } => self.on_confirmed(now, call, audio),
             Event::CallProgress { call, status, .. } => {
@@ -597,6 +609,9 @@ impl Edge {
                 tracing::info!(call = call.0, ?reason, "call ended");
                 self.end_call(now, call, "the other side hung up");
             }
+            Event::Dtmf { call, digit } if self.is_inbound(call) => {
+                tracing::info!(call = call.0, digit = %digit, via = "info", "dtmf");
+            }
             Event::SessionModified { call, audio } => {
                 tracing::info!(
                     call = call.0,
@@ -615,6 +630,7 @@ impl Edge {
                 } else {
                     self.bindings.insert(aor, bindings);
                 }
+                self.publish_registered(now);
             }
             Event::BindingExpired { aor, contact } => {
                 tracing::info!(%aor, %contact, "SIP registration expired");
@@ -624,6 +640,7 @@ impl Edge {
                         self.bindings.remove(&aor);
                     }
                 }
+                self.publish_registered(now);
             }
             Event::InviteRateLimited {
                 source,
@@ -731,86 +748,9 @@ impl Edge {
             Route::Did {
                 channel,
                 number,
-                staff_sip,
-            } => self.ring_staff(now, call, channel, &number, &staff_sip),
+                staff_sip: _,
+            } => self.inbound_routed(now, call, channel, number),
             Route::Echo { channel } => self.answer_echo(now, call, channel, source),
-        }
-    }
-
-    /// A call to a channel number: 180 to the caller, and an INVITE to every softphone
-    /// registered by the channel's staff. The first to answer is bridged with the caller.
-    /// With no softphone registered it rings until the ring timeout (480): the console's
-    /// ringing arrives with the call lifecycle.
-    fn ring_staff(
-        &mut self,
-        now: Instant,
-        call: CallHandle,
-        channel: i64,
-        number: &str,
-        staff_sip: &[String],
-    ) {
-        if let Err(e) = self.ep.ringing(now, call, None) {
-            tracing::debug!(call = call.0, error = %e, "cannot ring");
-            self.calls.remove(&call);
-            return;
-        }
-        let from = self.calls.get(&call).and_then(|c| c.from.clone());
-        let mut forks = Vec::new();
-        for user in staff_sip {
-            for binding in self.bindings_of(user, now) {
-                let Some(pair) = self.ports.allocate() else {
-                    tracing::warn!(call = call.0, "no free RTP port pair for a softphone");
-                    break;
-                };
-                let params = InviteParams {
-                    to_uri: binding.contact.clone(),
-                    from_uri: from.as_ref().map_or_else(
-                        || "sip:anonymous@anonymous.invalid".to_owned(),
-                        |f| f.uri.clone(),
-                    ),
-                    from_display: from.as_ref().and_then(|f| f.display.clone()),
-                    target: binding.source,
-                    transport: binding.transport,
-                    audio: self.offer(binding.source, pair.port()),
-                    credentials: None,
-                };
-                match self.ep.invite(now, params) {
-                    Ok(fork) => {
-                        tracing::info!(call = call.0, fork = fork.0, %user, contact = %binding.contact, "ringing a softphone");
-                        self.calls.insert(
-                            fork,
-                            AppCall {
-                                state: CallState::Fork {
-                                    parent: call,
-                                    pair: Some(pair),
-                                },
-                                source: binding.source,
-                                from: None,
-                            },
-                        );
-                        forks.push(fork);
-                    }
-                    Err(e) => {
-                        tracing::warn!(call = call.0, %user, error = %e, "cannot INVITE the softphone");
-                    }
-                }
-            }
-        }
-        tracing::info!(
-            call = call.0,
-            channel,
-            %number,
-            softphones = forks.len(),
-            "call to a channel number ringing"
-        );
-        if let Some(app) = self.calls.get_mut(&call) {
-            let until = now + self.cfg.ring_timeout;
-            app.state = CallState::Ringing {
-                until,
-                forks,
-                busy: false,
-            };
-            self.arm(call, until);
         }
     }
 
@@ -929,7 +869,7 @@ impl Edge {
         self.media.start_call(StartMedia {
             call,
             legs: vec![StartLeg {
-                dialog: call,
+                key: LegKey::Dialog(call),
                 sockets: pair,
                 config: leg,
             }],
@@ -952,152 +892,9 @@ impl Edge {
                 }
                 (None, _) => tracing::debug!(call = call.0, "call confirmed (ACK)"),
             },
-            CallState::Bridging { peer, pair, staff } => {
-                let peer = *peer;
-                let (pair, staff) = (pair.take(), staff.take());
-                let customer = audio
-                    .as_ref()
-                    .and_then(|neg| self.leg_config(call, Role::Customer, neg));
-                match (pair, staff, customer) {
-                    (Some(pair), Some(staff), Some(customer)) => {
-                        self.start_bridge(call, pair, customer, peer, staff);
-                    }
-                    _ => {
-                        tracing::info!(
-                            call = call.0,
-                            "late offer without a usable answer in the ACK"
-                        );
-                        self.hang_up(now, call, "no usable SDP answer");
-                    }
-                }
-            }
+            CallState::Inbound(_) => self.inbound_confirmed(now, call, audio),
             _ => tracing::debug!(call = call.0, "call confirmed (ACK)"),
         }
-    }
-
-    /// A staff softphone answered: the others stop ringing, the caller is answered and
-    /// both are bridged in one room.
-    fn on_fork_answered(&mut self, now: Instant, fork: CallHandle, neg: &NegotiatedAudio) {
-        let (parent, fork_pair) = match self.calls.get_mut(&fork) {
-            Some(AppCall {
-                state: CallState::Fork { parent, pair },
-                ..
-            }) => (*parent, pair.take()),
-            _ => {
-                tracing::debug!(call = fork.0, "answer for a call we no longer want");
-                let _ = self.ep.bye(now, fork);
-                return;
-            }
-        };
-        let (others, source) = match self.calls.get_mut(&parent) {
-            Some(AppCall {
-                state: CallState::Ringing { forks, .. },
-                source,
-                ..
-            }) => (std::mem::take(forks), *source),
-            _ => {
-                self.hang_up(now, fork, "the caller is gone");
-                return;
-            }
-        };
-        for other in others.into_iter().filter(|&f| f != fork) {
-            let _ = self.ep.cancel(now, other);
-            self.calls.remove(&other);
-        }
-        tracing::info!(call = parent.0, fork = fork.0, codec = ?neg.codec, "a softphone answered");
-        let Some(staff_config) = self.leg_config(fork, Role::Staff, neg) else {
-            self.hang_up(now, fork, "unsupported codec");
-            let _ = self.ep.reject(now, parent, 480);
-            self.calls.remove(&parent);
-            return;
-        };
-        let (Some(fork_pair), Some(pair)) = (fork_pair, self.ports.allocate()) else {
-            tracing::warn!(call = parent.0, "no free RTP port pair: 503");
-            self.hang_up(now, fork, "no RTP ports");
-            let _ = self.ep.reject(now, parent, 503);
-            self.calls.remove(&parent);
-            return;
-        };
-        let staff = StartLeg {
-            dialog: fork,
-            sockets: fork_pair,
-            config: staff_config,
-        };
-        let audio = self.offer(source, pair.port());
-        match self.ep.answer(now, parent, audio) {
-            Ok(Some(neg)) => match self.leg_config(parent, Role::Customer, &neg) {
-                Some(customer) => self.start_bridge(parent, pair, customer, fork, staff),
-                None => self.hang_up(now, parent, "unsupported codec"),
-            },
-            Ok(None) => {
-                if let Some(app) = self.calls.get_mut(&parent) {
-                    app.state = CallState::Bridging {
-                        peer: fork,
-                        pair: Some(pair),
-                        staff: Some(staff),
-                    };
-                }
-                if let Some(app) = self.calls.get_mut(&fork) {
-                    app.state = CallState::Bridged {
-                        room: parent,
-                        peer: parent,
-                    };
-                }
-            }
-            Err(e) => {
-                tracing::info!(call = parent.0, error = %e, "cannot answer the caller");
-                if matches!(e, SipError::Sdp(_)) {
-                    let _ = self.ep.reject(now, parent, 488);
-                }
-                self.calls.remove(&parent);
-                self.hang_up(now, fork, "the caller could not be answered");
-            }
-        }
-    }
-
-    /// Starts the two-leg room of a bridged call (recorded when configured).
-    fn start_bridge(
-        &mut self,
-        call: CallHandle,
-        pair: RtpPair,
-        customer: LegConfig,
-        peer: CallHandle,
-        staff: StartLeg,
-    ) {
-        for (me, other) in [(call, peer), (peer, call)] {
-            if let Some(app) = self.calls.get_mut(&me) {
-                app.state = CallState::Bridged {
-                    room: call,
-                    peer: other,
-                };
-            }
-        }
-        let record = self.cfg.recordings.as_ref().map(|dir| {
-            let at = chrono::Utc::now();
-            dir.join(at.format("%Y-%m-%d").to_string()).join(format!(
-                "{}-call{}",
-                at.format("%H%M%S%3f"),
-                call.0
-            ))
-        });
-        tracing::info!(
-            call = call.0,
-            peer = peer.0,
-            recorded = record.is_some(),
-            "bridged"
-        );
-        self.media.start_call(StartMedia {
-            call,
-            legs: vec![
-                StartLeg {
-                    dialog: call,
-                    sockets: pair,
-                    config: customer,
-                },
-                staff,
-            ],
-            record,
-        });
     }
 
     /// Places a trunk test call: an INVITE to the carrier with our G.711 offer.
@@ -1197,37 +994,40 @@ impl Edge {
         self.start_echo_media(call, pair, neg);
     }
 
-    /// A re-INVITE/UPDATE changed a running call: follow a moved far end, and when the
-    /// staff softphone of a bridge holds (`sendonly`/`inactive`), the customer hears hold
-    /// music until it resumes (SPEC HD-1, HD-2).
+    /// A re-INVITE/UPDATE changed a running call: follow a moved far end; a staff
+    /// softphone that holds (`sendonly`/`inactive`) or resumes tells the call service
+    /// (SPEC HD-1, HD-2).
     fn on_session_modified(&mut self, call: CallHandle, audio: &NegotiatedAudio) {
-        let room = match self.calls.get(&call).map(|c| &c.state) {
-            Some(CallState::Bridged { room, .. }) => *room,
-            Some(CallState::Echo { pending: None, .. }) => call,
+        let (room, key, staff) = match self.calls.get(&call).map(|c| &c.state) {
+            Some(CallState::StaffPhone {
+                parent,
+                staff,
+                leg: None,
+            }) => (*parent, LegKey::Staff(*staff), Some(*staff)),
+            Some(CallState::Inbound(_)) => (call, LegKey::Dialog(call), None),
+            Some(CallState::Echo { pending: None, .. }) => (call, LegKey::Dialog(call), None),
             _ => return,
         };
         self.media.command(
             room,
             CallCommand::Remote {
-                dialog: call,
+                key,
                 rtp: audio.remote_rtp,
             },
         );
-        if room != call {
-            // The staff side of a bridge.
-            let cmd = if audio.remote_hold {
-                CallCommand::Hold { by: call }
-            } else {
-                CallCommand::Unhold
-            };
-            self.media.command(room, cmd);
+        if let Some(staff) = staff {
+            self.reports.send(FromEdge::SoftphoneHold {
+                handle: room,
+                staff,
+                hold: audio.remote_hold,
+            });
         }
     }
 
     /// A softphone refused or never answered.
-    fn on_fork_failed(&mut self, now: Instant, fork: CallHandle, status: u16) {
+    fn on_fork_failed(&mut self, _now: Instant, fork: CallHandle, status: u16) {
         let Some(AppCall {
-            state: CallState::Fork { parent, .. },
+            state: CallState::Fork { parent, staff, .. },
             ..
         }) = self.calls.remove(&fork)
         else {
@@ -1237,33 +1037,36 @@ impl Edge {
         tracing::info!(
             call = parent.0,
             fork = fork.0,
+            staff,
             status,
             "a softphone did not answer"
         );
-        let Some(AppCall {
-            state: CallState::Ringing { forks, busy, .. },
+        if let Some(AppCall {
+            state: CallState::Inbound(inb),
             ..
         }) = self.calls.get_mut(&parent)
-        else {
-            return;
-        };
-        forks.retain(|&f| f != fork);
-        *busy |= matches!(status, 486 | 600 | 603);
-        if forks.is_empty() {
-            let status = if *busy { 486 } else { 480 };
-            tracing::info!(call = parent.0, status, "no softphone took the call");
-            let _ = self.ep.reject(now, parent, status);
-            self.calls.remove(&parent);
+        {
+            inb.forks.retain(|&(_, f)| f != fork);
+        }
+        if status != 487 {
+            self.reports.send(FromEdge::SoftphoneRefused {
+                handle: parent,
+                staff,
+            });
         }
     }
 
     fn on_media(&mut self, now: Instant, notice: MediaNotice) {
         match notice {
             MediaNotice::Ended { call, reason } => {
-                if self.calls.contains_key(&call) {
+                if self.is_inbound(call) {
+                    self.caller_gone(now, call, &reason);
+                    self.hang_up(now, call, &reason);
+                } else if self.calls.contains_key(&call) {
                     self.hang_up(now, call, &reason);
                 }
             }
+            MediaNotice::LegEnded { call, key, reason } => self.leg_ended(now, call, key, &reason),
         }
     }
 
@@ -1277,12 +1080,6 @@ impl Edge {
         }
         for call in due {
             match self.calls.get(&call).map(|c| &c.state) {
-                Some(CallState::Ringing { .. }) => {
-                    tracing::info!(call = call.0, "ring timeout: 480");
-                    self.cancel_forks(now, call);
-                    let _ = self.ep.reject(now, call, 480);
-                    self.calls.remove(&call);
-                }
                 Some(CallState::Echo { .. }) => {
                     self.hang_up(now, call, "maximum echo test duration");
                 }
@@ -1297,59 +1094,45 @@ impl Edge {
         }
     }
 
-    /// CANCELs the softphones a ringing call still rings.
-    fn cancel_forks(&mut self, now: Instant, call: CallHandle) {
-        if let Some(AppCall {
-            state: CallState::Ringing { forks, .. },
-            ..
-        }) = self.calls.get_mut(&call)
-        {
-            for fork in std::mem::take(forks) {
-                let _ = self.ep.cancel(now, fork);
-                self.calls.remove(&fork);
-            }
-        }
-    }
-
-    /// The far end of `call` ended it (BYE, or the endpoint gave up on the dialog): the
-    /// other leg of a bridge is hung up too.
+    /// The far end of `call` ended it (BYE, or the endpoint gave up on the dialog).
     fn end_call(&mut self, now: Instant, call: CallHandle, reason: &str) {
-        if let Some(AppCall {
-            state: CallState::Bridged { peer, .. } | CallState::Bridging { peer, .. },
-            ..
-        }) = self.calls.get(&call)
-        {
-            let peer = *peer;
-            self.forget(call);
-            self.hang_up(now, peer, reason);
-        } else {
-            self.forget(call);
+        match self.calls.get(&call).map(|c| &c.state) {
+            Some(CallState::Inbound(_)) => self.caller_gone(now, call, reason),
+            Some(CallState::StaffPhone { parent, staff, .. }) => {
+                let (parent, staff) = (*parent, *staff);
+                self.calls.remove(&call);
+                self.media
+                    .command(parent, CallCommand::RemoveLeg(LegKey::Staff(staff)));
+                self.reports.send(FromEdge::SoftphoneLeft {
+                    handle: parent,
+                    staff,
+                });
+            }
+            _ => self.forget(call),
         }
     }
 
-    /// Ends an answered call with BYE (both legs of a bridge) and stops its media.
+    /// Ends an answered call with BYE and stops its media (an inbound call's staff
+    /// softphones are hung up too).
     fn hang_up(&mut self, now: Instant, call: CallHandle, reason: &str) {
         tracing::info!(call = call.0, reason, "hanging up (BYE)");
         if let Err(e) = self.ep.bye(now, call) {
             tracing::debug!(call = call.0, error = %e, "BYE not sent");
         }
-        let peer = match self.calls.get(&call).map(|c| &c.state) {
-            Some(CallState::Bridged { peer, .. } | CallState::Bridging { peer, .. }) => Some(*peer),
-            _ => None,
-        };
         self.forget(call);
-        if let Some(peer) = peer.filter(|p| self.calls.contains_key(p)) {
-            self.hang_up(now, peer, reason);
-        }
     }
 
     fn forget(&mut self, call: CallHandle) {
+        let now = Instant::now();
         if let Some(app) = self.calls.remove(&call) {
-            let room = match app.state {
-                CallState::Bridged { room, .. } => room,
-                _ => call,
-            };
-            self.media.stop_call(room);
+            match app.state {
+                CallState::Inbound(inb) => {
+                    self.release_staff(now, &inb);
+                    self.media.stop_call(call);
+                }
+                CallState::StaffPhone { .. } | CallState::Fork { .. } => {}
+                _ => self.media.stop_call(call),
+            }
         }
     }
 
@@ -1362,9 +1145,10 @@ impl Edge {
         let calls: Vec<CallHandle> = self.calls.keys().copied().collect();
         for call in calls {
             match self.calls.get(&call).map(|c| &c.state) {
-                Some(
-                    CallState::Echo { .. } | CallState::Bridged { .. } | CallState::Bridging { .. },
-                ) => {
+                Some(CallState::Echo { .. } | CallState::StaffPhone { .. }) => {
+                    self.hang_up(now, call, "server shutting down");
+                }
+                Some(CallState::Inbound(inb)) if inb.answered => {
                     self.hang_up(now, call, "server shutting down");
                 }
                 Some(CallState::Fork { .. }) => {

@@ -32,8 +32,26 @@ use tokio::sync::{mpsc, watch};
 /// What the media side tells the SIP edge.
 #[derive(Debug)]
 pub(crate) enum MediaNotice {
-    /// The call's media stopped (a leg's inactivity or RTCP BYE): hang up every leg.
+    /// The call's media stopped (the customer's leg went quiet or sent RTCP BYE, or the
+    /// room could not start): hang up every leg.
     Ended { call: CallHandle, reason: String },
+    /// One staff leg's media stopped (a softphone went quiet, a browser closed or lost
+    /// its network): that leg is out of the room; the call goes on.
+    LegEnded {
+        call: CallHandle,
+        key: LegKey,
+        reason: String,
+    },
+}
+
+/// Names a leg of a room for the edge: the SIP dialog it carries, or the staff member
+/// whose leg it is in a call the call service runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub(crate) enum LegKey {
+    /// A SIP dialog's leg (the caller; the echo test; a test call).
+    Dialog(CallHandle),
+    /// A staff member's leg (softphone or browser).
+    Staff(i64),
 }
 
 /// A bound RTP/RTCP socket pair (even port, port + 1).
@@ -47,6 +65,11 @@ pub(crate) struct RtpPair {
 impl RtpPair {
     pub(crate) fn port(&self) -> u16 {
         self.port
+    }
+
+    /// The RTP socket alone (a browser leg needs one socket; the RTCP port is freed).
+    pub(crate) fn into_rtp(self) -> (StdUdpSocket, u16) {
+        (self.rtp, self.port)
     }
 }
 
@@ -98,10 +121,28 @@ impl PortPool {
 /// One leg of a call's room: its sockets and what the SDP negotiated.
 #[derive(Debug)]
 pub(crate) struct StartLeg {
-    /// The SIP dialog of this leg (for logs; the room itself is keyed by `StartMedia::call`).
-    pub(crate) dialog: CallHandle,
+    /// How the edge names this leg in later commands.
+    pub(crate) key: LegKey,
     pub(crate) sockets: RtpPair,
     pub(crate) config: LegConfig,
+}
+
+/// A browser's WebRTC leg to add to a running room: the answered `str0m` peer and the
+/// UDP socket its one ICE candidate names.
+pub(crate) struct StartBrowser {
+    pub(crate) key: LegKey,
+    pub(crate) leg: denwa_webrtc::BrowserLeg,
+    pub(crate) socket: StdUdpSocket,
+    pub(crate) config: LegConfig,
+    pub(crate) muted: bool,
+}
+
+impl std::fmt::Debug for StartBrowser {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StartBrowser")
+            .field("key", &self.key)
+            .finish_non_exhaustive()
+    }
 }
 
 /// One call's media, to start on a media thread: a room with its legs (one for the echo
@@ -187,16 +228,26 @@ enum Command {
 }
 
 /// A change to a running call's room.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug)]
 pub(crate) enum CallCommand {
     /// End the call's media (its sockets close).
     Stop,
-    /// The staff dialog `by` put the customer on hold: the customer hears hold music.
-    Hold { by: CallHandle },
+    /// The customer (the room's first leg) hears hold music; staff keep hearing each other.
+    Hold,
     /// Back from hold.
     Unhold,
-    /// The far end of `dialog` moved its media to `rtp` (re-INVITE/UPDATE).
-    Remote { dialog: CallHandle, rtp: SocketAddr },
+    /// The far end of a leg moved its media to `rtp` (re-INVITE/UPDATE).
+    Remote { key: LegKey, rtp: SocketAddr },
+    /// A SIP leg joins the room (`muted`: SPEC RG-8).
+    AddLeg { leg: Box<StartLeg>, muted: bool },
+    /// A browser leg joins the room.
+    AddBrowser(Box<StartBrowser>),
+    /// A leg leaves the room (its sockets close).
+    RemoveLeg(LegKey),
+    /// Mute or unmute a leg (SPEC RG-4).
+    Mute { key: LegKey, muted: bool },
+    /// Send RFC 4733 digits to the customer (the room's first leg).
+    Dtmf(String),
 }
 
 /// The media threads, from the SIP edge's side.
@@ -267,7 +318,8 @@ impl MediaRuntime {
         }
     }
 
-    /// Changes a running call's room (hold, a moved far end).
+    /// Changes a running call's room (legs joining and leaving, hold, mute, DTMF, a
+    /// moved far end).
     pub(crate) fn command(&self, call: CallHandle, cmd: CallCommand) {
         if let Some(&shard) = self.placement.get(&call) {
             let _ = self.shards[shard].send(Command::Call(call, cmd));
@@ -346,17 +398,37 @@ fn ntp_now() -> u64 {
 /// A leg as the call task runs it.
 struct RunningLeg {
     id: LegId,
-    dialog: CallHandle,
-    rtp: UdpSocket,
-    rtcp: UdpSocket,
+    key: LegKey,
+    io: LegIo,
     /// Counters already added to the metrics (received, sent, lost).
     reported: (u64, u64, u64),
+}
+
+/// A leg's sockets.
+enum LegIo {
+    /// Plain RTP and RTCP (SIP legs).
+    Rtp { rtp: UdpSocket, rtcp: UdpSocket },
+    /// A browser's WebRTC peer (ICE, DTLS-SRTP and RTCP are `str0m`'s) on one socket.
+    Browser {
+        leg: Box<denwa_webrtc::BrowserLeg>,
+        socket: UdpSocket,
+        local: SocketAddr,
+        /// When the peer wants `handle_timeout`.
+        timeout: Instant,
+    },
+}
+
+/// What arrived: on a SIP leg's RTP or RTCP socket, or a browser leg's socket.
+#[derive(Clone, Copy)]
+enum Via {
+    Sip(Channel),
+    Browser,
 }
 
 /// A datagram that arrived on one of the call's sockets.
 struct Arrival {
     leg: usize,
-    channel: Channel,
+    via: Via,
     len: usize,
     from: SocketAddr,
 }
@@ -370,14 +442,21 @@ fn poll_arrival(
 ) -> std::task::Poll<Arrival> {
     use std::task::Poll;
     for (i, leg) in legs.iter().enumerate() {
-        for (channel, socket) in [(Channel::Rtp, &leg.rtp), (Channel::Rtcp, &leg.rtcp)] {
+        let sockets: [Option<(Via, &UdpSocket)>; 2] = match &leg.io {
+            LegIo::Rtp { rtp, rtcp } => [
+                Some((Via::Sip(Channel::Rtp), rtp)),
+                Some((Via::Sip(Channel::Rtcp), rtcp)),
+            ],
+            LegIo::Browser { socket, .. } => [Some((Via::Browser, socket)), None],
+        };
+        for (via, socket) in sockets.into_iter().flatten() {
             let mut rb = tokio::io::ReadBuf::new(buf);
             // An error (ICMP port unreachable on Linux, say) is per datagram: go on.
             while let Poll::Ready(r) = socket.poll_recv_from(cx, &mut rb) {
                 if let Ok(from) = r {
                     return Poll::Ready(Arrival {
                         leg: i,
-                        channel,
+                        via,
                         len: rb.filled().len(),
                         from,
                     });
@@ -387,6 +466,103 @@ fn poll_arrival(
         }
     }
     Poll::Pending
+}
+
+/// The earliest instant a browser leg wants to be woken at.
+fn browser_deadline(legs: &[RunningLeg]) -> Option<Instant> {
+    legs.iter()
+        .filter_map(|l| match &l.io {
+            LegIo::Browser { timeout, .. } => Some(*timeout),
+            LegIo::Rtp { .. } => None,
+        })
+        .min()
+}
+
+/// A leg that must leave the room, and why.
+type Gone = (LegKey, String);
+
+/// Runs a browser leg's output: datagrams out, its media into the room, its next
+/// timeout. Returns why the leg is gone, if it is.
+fn drive_browser(room: &mut Room, leg: &mut RunningLeg, now: Instant) -> Option<String> {
+    let LegIo::Browser {
+        leg: peer,
+        socket,
+        timeout,
+        ..
+    } = &mut leg.io
+    else {
+        return None;
+    };
+    loop {
+        match peer.poll_output() {
+            Ok(denwa_webrtc::Output::Timeout(at)) => {
+                *timeout = at;
+                return None;
+            }
+            Ok(denwa_webrtc::Output::Transmit(t)) => {
+                let _ = socket.try_send_to(&t.contents, t.destination);
+            }
+            Ok(denwa_webrtc::Output::Event(denwa_webrtc::Event::Media(m))) => {
+                // Malformed or foreign packets are counted by the room and dropped.
+                let _ = room.handle_media(now, leg.id, m.header, &m.payload);
+            }
+            Ok(denwa_webrtc::Output::Event(denwa_webrtc::Event::Connected)) => {
+                tracing::info!(leg = leg.id.get(), "browser leg connected (ICE + DTLS)");
+            }
+            Ok(denwa_webrtc::Output::Event(e)) => {
+                if !peer.is_alive() {
+                    return Some(format!("browser leg closed ({e:?})"));
+                }
+                tracing::debug!(leg = leg.id.get(), event = ?e, "browser leg");
+            }
+            Err(e) => return Some(format!("browser leg failed: {e}")),
+        }
+    }
+}
+
+/// Starts a SIP leg in the room.
+fn add_sip_leg(room: &mut Room, now: Instant, leg: StartLeg) -> Result<RunningLeg, String> {
+    let (rtp, rtcp) = match (
+        UdpSocket::from_std(leg.sockets.rtp),
+        UdpSocket::from_std(leg.sockets.rtcp),
+    ) {
+        (Ok(a), Ok(b)) => (a, b),
+        (Err(e), _) | (_, Err(e)) => return Err(format!("media sockets: {e}")),
+    };
+    let id = room
+        .add_leg(now, leg.config)
+        .map_err(|e| format!("media leg: {e}"))?;
+    tracing::debug!(key = ?leg.key, port = leg.sockets.port, "media leg started");
+    Ok(RunningLeg {
+        id,
+        key: leg.key,
+        io: LegIo::Rtp { rtp, rtcp },
+        reported: (0, 0, 0),
+    })
+}
+
+/// Starts a browser leg in the room.
+fn add_browser_leg(room: &mut Room, now: Instant, b: StartBrowser) -> Result<RunningLeg, String> {
+    let socket = UdpSocket::from_std(b.socket).map_err(|e| format!("browser socket: {e}"))?;
+    let local = b.leg.local_addr();
+    let id = room
+        .add_leg(now, b.config)
+        .map_err(|e| format!("browser leg: {e}"))?;
+    if b.muted {
+        let _ = room.set_muted(id, true);
+    }
+    tracing::debug!(key = ?b.key, %local, "browser leg started");
+    Ok(RunningLeg {
+        id,
+        key: b.key,
+        io: LegIo::Browser {
+            leg: Box::new(b.leg),
+            socket,
+            local,
+            timeout: now,
+        },
+        reported: (0, 0, 0),
+    })
 }
 
 /// One call: owns its room and sockets until stopped or its media times out.
@@ -405,38 +581,25 @@ async fn run_call(
     let now = Instant::now();
     let mut room = Room::new(now);
     room.set_ntp_anchor(now, ntp_now());
-    let mut legs = Vec::with_capacity(start.legs.len());
+    let mut legs: Vec<RunningLeg> = Vec::with_capacity(start.legs.len());
     for leg in start.legs {
-        let port = leg.sockets.port;
-        let (rtp, rtcp) = match (
-            UdpSocket::from_std(leg.sockets.rtp),
-            UdpSocket::from_std(leg.sockets.rtcp),
-        ) {
-            (Ok(a), Ok(b)) => (a, b),
-            (Err(e), _) | (_, Err(e)) => return ended(format!("media sockets: {e}")),
-        };
-        let id = match room.add_leg(now, leg.config) {
-            Ok(l) => l,
-            Err(e) => return ended(format!("media leg: {e}")),
-        };
-        tracing::debug!(
-            call = call.0,
-            dialog = leg.dialog.0,
-            port,
-            "media leg started"
-        );
-        legs.push(RunningLeg {
-            id,
-            dialog: leg.dialog,
-            rtp,
-            rtcp,
-            reported: (0, 0, 0),
-        });
+        match add_sip_leg(&mut room, now, leg) {
+            Ok(l) => legs.push(l),
+            Err(e) => return ended(e),
+        }
     }
     metrics.legs.inc_by(legs.len() as i64);
     let mut recorder = start.record.map(|dir| {
         tracing::info!(call = call.0, dir = %dir.display(), "recording");
-        let tracks = legs.iter().map(|l| l.id).collect();
+        let tracks = legs
+            .iter()
+            .map(|l| {
+                (
+                    l.id,
+                    track_label(l.key, legs.len() == 1 || l.id == legs[0].id),
+                )
+            })
+            .collect();
         RecordTap::open(recordings, call, dir, tracks)
     });
     // The call ticks in one of the thread's 1 ms slots, woken by the thread's ticker.
@@ -448,20 +611,48 @@ async fn run_call(
     let mut buf = vec![0u8; 2048];
     let mut out = vec![0u8; 2048];
     let mut tick_count: u32 = 0;
+    let mut gone: Vec<Gone> = Vec::new();
     let reason = loop {
+        let browser_at = browser_deadline(&legs);
         tokio::select! {
             c = commands.recv() => match c {
                 None | Some(CallCommand::Stop) => break None,
-                Some(cmd) => apply(&mut room, &legs, call, cmd),
+                Some(cmd) => {
+                    apply(&mut room, &mut legs, call, cmd, &metrics, recorder.as_mut());
+                }
             },
             a = std::future::poll_fn(|cx| poll_arrival(cx, &legs, &mut buf)) => {
-                let leg = legs[a.leg].id;
+                let now = Instant::now();
                 let data = &buf[..a.len];
+                let leg = &mut legs[a.leg];
                 // Malformed or foreign packets are counted by the room and dropped.
-                let _ = match a.channel {
-                    Channel::Rtp => room.handle_rtp(Instant::now(), leg, a.from, data),
-                    Channel::Rtcp => room.handle_rtcp(Instant::now(), leg, a.from, data),
-                };
+                match a.via {
+                    Via::Sip(Channel::Rtp) => { let _ = room.handle_rtp(now, leg.id, a.from, data); }
+                    Via::Sip(Channel::Rtcp) => { let _ = room.handle_rtcp(now, leg.id, a.from, data); }
+                    Via::Browser => {
+                        if let LegIo::Browser { leg: peer, local, .. } = &mut leg.io {
+                            let _ = peer.handle_input(now, a.from, *local, data);
+                        }
+                        if let Some(why) = drive_browser(&mut room, leg, now) {
+                            gone.push((leg.key, why));
+                        }
+                    }
+                }
+            }
+            _ = sleep_until_opt(browser_at) => {
+                let now = Instant::now();
+                for leg in legs.iter_mut() {
+                    if let LegIo::Browser { leg: peer, timeout, .. } = &mut leg.io
+                        && *timeout <= now
+                    {
+                        let failed = peer.handle_timeout(now).err();
+                        let why = drive_browser(&mut room, leg, now)
+                            .or(failed.map(|e| format!("browser leg failed: {e}")));
+                        if let Some(why) = why {
+                            gone.push((leg.key, why));
+                        }
+                    }
+                }
             }
             _ = ticks.changed() => {
                 // Behind schedule (a loaded machine): tick once per missed period so the
@@ -491,9 +682,28 @@ async fn run_call(
                 }
             }
         }
-        send_all(&mut room, &legs, &mut out);
-        if let Some(reason) = drain_events(&mut room, call) {
+        send_all(&mut room, &mut legs, &mut out, &mut gone);
+        if let Some(reason) = drain_events(&mut room, call, &legs, &mut gone) {
             break Some(reason);
+        }
+        // Legs that are gone leave the room; the customer's leg (the first) ends the call.
+        let mut end = None;
+        for (key, why) in gone.drain(..) {
+            if legs.first().is_some_and(|l| l.key == key) {
+                end = Some(why);
+                break;
+            }
+            if remove_leg(&mut room, &mut legs, key, &metrics) {
+                tracing::info!(call = call.0, ?key, %why, "leg left the room");
+                let _ = notices.send(MediaNotice::LegEnded {
+                    call,
+                    key,
+                    reason: why,
+                });
+            }
+        }
+        if end.is_some() {
+            break end;
         }
     };
     report_counts(&room, &mut legs, &metrics);
@@ -501,11 +711,14 @@ async fn run_call(
     if let Some(rec) = recorder {
         rec.close();
     }
-    for leg in &legs {
+    for leg in &mut legs {
+        if let LegIo::Browser { leg: peer, .. } = &mut leg.io {
+            let _ = peer.close();
+        }
         if let Ok(stats) = room.leg_stats(leg.id) {
             tracing::info!(
                 call = call.0,
-                dialog = leg.dialog.0,
+                key = ?leg.key,
                 received = stats.packets_received,
                 lost = stats.packets_lost,
                 jitter_ms = stats.jitter.as_secs_f64() * 1000.0,
@@ -518,6 +731,43 @@ async fn run_call(
     if let Some(reason) = reason {
         ended(reason);
     }
+}
+
+async fn sleep_until_opt(at: Option<Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at.into()).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// The recording track label of a leg: `customer` for the room's first leg of a call,
+/// `staff-<id>` for a staff member's, `leg-<dialog>` otherwise.
+fn track_label(key: LegKey, first: bool) -> String {
+    match key {
+        LegKey::Staff(id) => format!("staff-{id}"),
+        LegKey::Dialog(_) if first => "customer".to_owned(),
+        LegKey::Dialog(d) => format!("dialog-{}", d.0),
+    }
+}
+
+/// Takes a leg out of the room; `false` when there was no such leg.
+fn remove_leg(
+    room: &mut Room,
+    legs: &mut Vec<RunningLeg>,
+    key: LegKey,
+    metrics: &MediaMetrics,
+) -> bool {
+    let Some(i) = legs.iter().position(|l| l.key == key) else {
+        return false;
+    };
+    report_counts(room, &mut legs[i..=i], metrics);
+    let mut leg = legs.remove(i);
+    if let LegIo::Browser { leg: peer, .. } = &mut leg.io {
+        let _ = peer.close();
+    }
+    let _ = room.remove_leg(leg.id);
+    metrics.legs.dec();
+    true
 }
 
 /// The tick period is cut into this many 1 ms slots; each call ticks in one of them.
@@ -649,42 +899,135 @@ fn run_ticker(clock: &TickClock) {
 }
 
 /// Applies an edge command to the room (the first leg is the customer's).
-fn apply(room: &mut Room, legs: &[RunningLeg], call: CallHandle, cmd: CallCommand) {
-    let leg_of = |dialog: CallHandle| legs.iter().find(|l| l.dialog == dialog).map(|l| l.id);
-    let result = match cmd {
+fn apply(
+    room: &mut Room,
+    legs: &mut Vec<RunningLeg>,
+    call: CallHandle,
+    cmd: CallCommand,
+    metrics: &MediaMetrics,
+    recorder: Option<&mut RecordTap>,
+) {
+    let leg_of =
+        |legs: &[RunningLeg], key: LegKey| legs.iter().find(|l| l.key == key).map(|l| l.id);
+    let now = Instant::now();
+    let what = format!("{cmd:?}");
+    let result: Result<(), String> = match cmd {
         CallCommand::Stop => Ok(()),
-        CallCommand::Hold { by } => match (legs.first(), leg_of(by)) {
-            (Some(customer), Some(by)) => room.hold(customer.id, by),
-            _ => Ok(()),
-        },
+        CallCommand::Hold => {
+            let customer = legs.first().map(|l| l.id);
+            let by = legs
+                .iter()
+                .skip(1)
+                .find(|l| matches!(l.key, LegKey::Staff(_)))
+                .or(legs.get(1))
+                .map(|l| l.id);
+            match (customer, by) {
+                (Some(c), Some(b)) => room.hold(c, b).map_err(|e| e.to_string()),
+                _ => Err("no staff leg to hold for".to_owned()),
+            }
+        }
         CallCommand::Unhold => {
             room.unhold();
             Ok(())
         }
-        CallCommand::Remote { dialog, rtp } => match leg_of(dialog) {
-            Some(leg) => room.set_remote(leg, rtp),
+        CallCommand::Remote { key, rtp } => match leg_of(legs, key) {
+            Some(leg) => room.set_remote(leg, rtp).map_err(|e| e.to_string()),
             None => Ok(()),
+        },
+        CallCommand::AddLeg { leg, muted } => {
+            let key = leg.key;
+            match add_sip_leg(room, now, *leg) {
+                Ok(l) => {
+                    if muted {
+                        let _ = room.set_muted(l.id, true);
+                    }
+                    if let Some(rec) = recorder {
+                        rec.add_track(l.id, track_label(key, false));
+                    }
+                    legs.push(l);
+                    metrics.legs.inc();
+                    Ok(())
+                }
+                Err(e) => Err(e),
+            }
+        }
+        CallCommand::AddBrowser(b) => {
+            let key = b.key;
+            match add_browser_leg(room, now, *b) {
+                Ok(mut l) => {
+                    if let Some(rec) = recorder {
+                        rec.add_track(l.id, track_label(key, false));
+                    }
+                    let failed = drive_browser(room, &mut l, now);
+                    legs.push(l);
+                    metrics.legs.inc();
+                    match failed {
+                        Some(why) => Err(why),
+                        None => Ok(()),
+                    }
+                }
+                Err(e) => Err(e),
+            }
+        }
+        CallCommand::RemoveLeg(key) => {
+            remove_leg(room, legs, key, metrics);
+            Ok(())
+        }
+        CallCommand::Mute { key, muted } => match leg_of(legs, key) {
+            Some(leg) => room.set_muted(leg, muted).map_err(|e| e.to_string()),
+            None => Err("no such leg".to_owned()),
+        },
+        CallCommand::Dtmf(digits) => match legs.first() {
+            Some(customer) => room
+                .send_dtmf(customer.id, &digits, DTMF_DURATION)
+                .map_err(|e| e.to_string()),
+            None => Err("no customer leg".to_owned()),
         },
     };
     match result {
-        Ok(()) => tracing::info!(call = call.0, ?cmd, "media changed"),
-        Err(e) => tracing::warn!(call = call.0, ?cmd, error = %e, "media change refused"),
+        Ok(()) => tracing::info!(call = call.0, cmd = %what, "media changed"),
+        Err(e) => tracing::warn!(call = call.0, cmd = %what, error = %e, "media change refused"),
     }
 }
 
-/// Sends what the room queued, each datagram on its leg's socket.
-fn send_all(room: &mut Room, legs: &[RunningLeg], out: &mut [u8]) {
+/// How long each dialpad digit is held (RFC 4733 events; 100 ms is what phones send).
+const DTMF_DURATION: Duration = Duration::from_millis(100);
+
+/// Sends what the room queued, each datagram on its leg's socket (a browser leg's
+/// through its WebRTC peer, which encrypts it).
+fn send_all(room: &mut Room, legs: &mut [RunningLeg], out: &mut [u8], gone: &mut Vec<Gone>) {
+    let now = Instant::now();
+    let mut browsers_fed = false;
     while let Some(t) = room.poll_transmit(out) {
-        let Some(to) = t.destination else { continue };
-        let Some(leg) = legs.iter().find(|l| l.id == t.leg) else {
+        let Some(leg) = legs.iter_mut().find(|l| l.id == t.leg) else {
             continue;
         };
-        let socket = match t.channel {
-            Channel::Rtp => &leg.rtp,
-            Channel::Rtcp => &leg.rtcp,
-        };
-        // Media is not retransmitted: a full socket buffer drops the packet.
-        let _ = socket.try_send_to(&out[..t.len], to);
+        match &mut leg.io {
+            LegIo::Rtp { rtp, rtcp } => {
+                let Some(to) = t.destination else { continue };
+                let socket = match t.channel {
+                    Channel::Rtp => rtp,
+                    Channel::Rtcp => rtcp,
+                };
+                // Media is not retransmitted: a full socket buffer drops the packet.
+                let _ = socket.try_send_to(&out[..t.len], to);
+            }
+            LegIo::Browser { leg: peer, .. } => {
+                if t.channel == Channel::Rtp && peer.is_connected() {
+                    let _ = peer.send_rtp(now, &out[..t.len]);
+                    browsers_fed = true;
+                }
+            }
+        }
+    }
+    if browsers_fed {
+        for leg in legs.iter_mut() {
+            if matches!(leg.io, LegIo::Browser { .. })
+                && let Some(why) = drive_browser(room, leg, now)
+            {
+                gone.push((leg.key, why));
+            }
+        }
     }
 }
 
@@ -719,17 +1062,20 @@ const TRACK_BUFFER: usize = 2048;
 
 /// What a call task hands its media thread's recording writer.
 enum RecordMsg {
-    /// A recorded call starts: create `dir` and one track per leg plus the mix.
+    /// A recorded call starts: create `dir` and one track per leg (these labels) plus
+    /// the mix.
     Open {
         key: u64,
         call: CallHandle,
         dir: PathBuf,
-        tracks: usize,
+        tracks: Vec<String>,
     },
+    /// A leg joined: a new track from now on.
+    AddTrack { key: u64, label: String },
     /// One tick: the mix, then each present track's frame (`present`: bit i = track i).
     Frame {
         key: u64,
-        present: u16,
+        present: u32,
         samples: Vec<i16>,
     },
     /// The call ended: finish its tracks.
@@ -842,7 +1188,7 @@ fn write_recordings(queue: &RecordQueue) {
                     call,
                     dir,
                     tracks,
-                } => match Recorder::create(&dir, tracks) {
+                } => match Recorder::create(&dir, &tracks) {
                     Ok(r) => {
                         open.insert(key, (call, r));
                     }
@@ -851,6 +1197,13 @@ fn write_recordings(queue: &RecordQueue) {
                         tracing::error!(call = call.0, dir = %dir.display(), error = %e, "cannot record");
                     }
                 },
+                RecordMsg::AddTrack { key, label } => {
+                    if let Some((call, rec)) = open.get_mut(&key)
+                        && let Err(e) = rec.add_track(&label)
+                    {
+                        tracing::error!(call = call.0, error = %e, "cannot record a new leg");
+                    }
+                }
                 RecordMsg::Frame {
                     key,
                     present,
@@ -889,8 +1242,17 @@ struct RecordTap {
     tracks: Vec<LegId>,
 }
 
+/// Most tracks a recording has (legs that joined, in order; the `present` bits).
+const MAX_TRACKS: usize = 32;
+
 impl RecordTap {
-    fn open(queue: Arc<RecordQueue>, call: CallHandle, dir: PathBuf, tracks: Vec<LegId>) -> Self {
+    fn open(
+        queue: Arc<RecordQueue>,
+        call: CallHandle,
+        dir: PathBuf,
+        tracks: Vec<(LegId, String)>,
+    ) -> Self {
+        let (tracks, labels): (Vec<LegId>, Vec<String>) = tracks.into_iter().unzip();
         let key = {
             let mut q = queue.lock();
             q.next_key += 1;
@@ -900,9 +1262,25 @@ impl RecordTap {
             key,
             call,
             dir,
-            tracks: tracks.len(),
+            tracks: labels,
         });
         RecordTap { queue, key, tracks }
+    }
+
+    /// A leg joined the room: it gets its own track from now on.
+    fn add_track(&mut self, leg: LegId, label: String) {
+        if self.tracks.len() >= MAX_TRACKS {
+            tracing::warn!(
+                leg = leg.get(),
+                "too many tracks; this leg is only in the mix"
+            );
+            return;
+        }
+        self.tracks.push(leg);
+        self.queue.push(RecordMsg::AddTrack {
+            key: self.key,
+            label,
+        });
     }
 
     /// Hands this tick's frames to the writer; `false` when the writer is behind and
@@ -919,7 +1297,7 @@ impl RecordTap {
         };
         samples.clear();
         samples.extend_from_slice(mixed);
-        let mut present = 0u16;
+        let mut present = 0u32;
         for (i, id) in self.tracks.iter().enumerate() {
             if let Some((_, frame)) = rec.tracks().find(|(l, _)| l == id) {
                 present |= 1 << i;
@@ -942,35 +1320,79 @@ impl RecordTap {
 
 /// The call's recording: one WAV track per leg (in join order) and the mixed track,
 /// written every tick at the internal rate (SPEC RC-1; hold music never enters them).
+/// `tracks.json` names each track's speaker and when it starts in the mix (ms).
 struct Recorder {
+    dir: PathBuf,
     tracks: Vec<WavWriter<BufWriter<File>>>,
+    /// Per track: (label, start in ms from the mix's start).
+    labels: Vec<(String, u64)>,
     mixed: WavWriter<BufWriter<File>>,
+    /// Ticks written to the mix.
+    ticks: u64,
+}
+
+fn open_track(dir: &Path, name: &str) -> anyhow::Result<WavWriter<BufWriter<File>>> {
+    let path = dir.join(name);
+    let file = File::create(&path).with_context(|| format!("creating {}", path.display()))?;
+    Ok(WavWriter::new(
+        BufWriter::with_capacity(TRACK_BUFFER, file),
+        INTERNAL_RATE,
+    )?)
 }
 
 impl Recorder {
-    fn create(dir: &Path, tracks: usize) -> anyhow::Result<Recorder> {
+    fn create(dir: &Path, labels: &[String]) -> anyhow::Result<Recorder> {
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-        let open = |name: String| -> anyhow::Result<WavWriter<BufWriter<File>>> {
-            let path = dir.join(name);
-            let file =
-                File::create(&path).with_context(|| format!("creating {}", path.display()))?;
-            Ok(WavWriter::new(
-                BufWriter::with_capacity(TRACK_BUFFER, file),
-                INTERNAL_RATE,
-            )?)
+        let mut rec = Recorder {
+            dir: dir.to_owned(),
+            tracks: Vec::with_capacity(labels.len()),
+            labels: Vec::with_capacity(labels.len()),
+            mixed: open_track(dir, "mixed.wav")?,
+            ticks: 0,
         };
-        let mut writers = Vec::with_capacity(tracks);
-        for i in 0..tracks {
-            writers.push(open(format!("leg-{}.wav", i + 1))?);
+        for label in labels {
+            rec.add_track(label)?;
         }
-        Ok(Recorder {
-            tracks: writers,
-            mixed: open("mixed.wav".to_owned())?,
-        })
+        Ok(rec)
+    }
+
+    /// A new track (a leg that joined), starting at the current tick.
+    fn add_track(&mut self, label: &str) -> anyhow::Result<()> {
+        let n = self.tracks.len() + 1;
+        self.tracks
+            .push(open_track(&self.dir, &format!("leg-{n}.wav"))?);
+        self.labels.push((label.to_owned(), self.ticks * 20));
+        self.write_index()
+    }
+
+    /// Rewrites `tracks.json` (atomically: a crash leaves the old or the new one).
+    fn write_index(&self) -> anyhow::Result<()> {
+        let tracks: Vec<serde_json::Value> = self
+            .labels
+            .iter()
+            .enumerate()
+            .map(|(i, (label, start))| {
+                serde_json::json!({
+                    "file": format!("leg-{}.wav", i + 1),
+                    "speaker": label,
+                    "start_ms": start,
+                })
+            })
+            .collect();
+        let body = serde_json::json!({
+            "mixed": "mixed.wav",
+            "sample_rate": INTERNAL_RATE,
+            "tracks": tracks,
+        });
+        let tmp = self.dir.join("tracks.json.tmp");
+        std::fs::write(&tmp, body.to_string())?;
+        std::fs::rename(&tmp, self.dir.join("tracks.json"))?;
+        Ok(())
     }
 
     /// One tick: `samples` holds the mix, then the frame of each track in `present`.
-    fn write(&mut self, present: u16, samples: &[i16]) -> anyhow::Result<()> {
+    fn write(&mut self, present: u32, samples: &[i16]) -> anyhow::Result<()> {
+        self.ticks += 1;
         let n = FRAME_SAMPLES;
         let mut frames = samples.chunks_exact(n);
         if let Some(mixed) = frames.next() {
@@ -995,8 +1417,14 @@ impl Recorder {
     }
 }
 
-/// Logs the room's events; returns a reason when the call must end.
-fn drain_events(room: &mut Room, call: CallHandle) -> Option<String> {
+/// Logs the room's events; returns a reason when the call must end (the customer's
+/// media stopped). A staff leg whose media stopped is put on `gone`.
+fn drain_events(
+    room: &mut Room,
+    call: CallHandle,
+    legs: &[RunningLeg],
+    gone: &mut Vec<Gone>,
+) -> Option<String> {
     let mut end = None;
     while let Some(e) = room.poll_event() {
         match e {
@@ -1016,14 +1444,18 @@ fn drain_events(room: &mut Room, call: CallHandle) -> Option<String> {
             Event::SsrcChanged { ssrc, .. } => {
                 tracing::debug!(call = call.0, ssrc, "far end changed SSRC");
             }
-            Event::MediaTimeout { reason, .. } => {
+            Event::MediaTimeout { leg, reason } => {
                 let why = match reason {
                     denwa_media::InactivityReason::NoMedia { idle } => {
                         format!("no media for {} s", idle.as_secs())
                     }
                     denwa_media::InactivityReason::Bye => "RTCP BYE".to_owned(),
                 };
-                end = Some(why);
+                let key = legs.iter().find(|l| l.id == leg).map(|l| l.key);
+                match key {
+                    Some(key @ LegKey::Staff(_)) => gone.push((key, why)),
+                    _ => end = Some(why),
+                }
             }
             _ => {}
         }

@@ -6,7 +6,11 @@
 //! * [`media`]: media threads (one per core), each owning the `denwa_media::Room`s of its
 //!   calls and their RTP/RTCP sockets; commands arrive over channels, nothing on the
 //!   20 ms path is shared.
+//! * [`calls`]: the call service, one task owning the `denwa_core::Switchboard` (the
+//!   inbound call lifecycle) and carrying out its effects on the store, the bus and the
+//!   edge.
 
+mod calls;
 mod edge;
 mod media;
 mod routing;
@@ -50,6 +54,8 @@ pub(crate) struct TelephonyConfig {
     pub(crate) media_threads: usize,
     /// Where bridged calls are recorded; `None`: not recorded.
     pub(crate) recordings: Option<PathBuf>,
+    /// Where a channel's announcements live (`<name>.wav`).
+    pub(crate) announcements: PathBuf,
 }
 
 /// Parses `20000-20999` into an inclusive range with at least one even/odd pair.
@@ -78,6 +84,7 @@ pub(crate) fn parse_port_range(s: &str) -> anyhow::Result<(u16, u16)> {
 pub(crate) struct Telephony {
     task: JoinHandle<()>,
     handle: Arc<edge::EdgeHandle>,
+    calls: Arc<calls::CallService>,
 }
 
 impl Telephony {
@@ -86,10 +93,11 @@ impl Telephony {
     pub(crate) async fn start(
         cfg: TelephonyConfig,
         store: Arc<dyn Store>,
-        metrics: &denwa_api::metrics::Metrics,
-        events: tokio::sync::broadcast::Receiver<Arc<denwa_core::Event>>,
+        state: &denwa_api::AppState,
         stop: watch::Receiver<bool>,
     ) -> anyhow::Result<Option<Telephony>> {
+        let metrics = state.metrics.as_ref();
+        let events = state.bus.subscribe();
         let io = match transport::SipIo::bind(cfg.sip).await {
             Ok(io) => io,
             Err(e) if !cfg.sip_explicit => {
@@ -115,14 +123,48 @@ impl Telephony {
             reload_tx,
             initial.clone(),
         ));
-        let edge = edge::Edge::new(cfg, io, store, initial, media_metrics, rx, reloads)?;
+        let registered = Arc::default();
+        let (to_edge, to_edge_rx) = tokio::sync::mpsc::unbounded_channel();
+        let (service, reports) = calls::start(
+            store.clone(),
+            state.bus.clone(),
+            state.metrics.clone(),
+            to_edge,
+            calls::CallServiceConfig {
+                recordings: cfg.recordings.clone(),
+                announcements: cfg.announcements.clone(),
+                presence: state.presence.clone(),
+                registered: Arc::clone(&registered),
+            },
+        )
+        .await?;
+        let edge = edge::Edge::new(
+            cfg,
+            io,
+            store,
+            initial,
+            media_metrics,
+            rx,
+            reloads,
+            (reports, to_edge_rx),
+            registered,
+        )?;
         let task = tokio::spawn(edge.run(stop));
-        Ok(Some(Telephony { task, handle }))
+        Ok(Some(Telephony {
+            task,
+            handle,
+            calls: service,
+        }))
     }
 
     /// The API's handle on the edge (trunk test calls).
     pub(crate) fn handle(&self) -> Arc<dyn denwa_api::telephony::Telephony> {
         self.handle.clone()
+    }
+
+    /// The API's handle on the call service (accept, in-call controls).
+    pub(crate) fn calls(&self) -> Arc<dyn denwa_api::calls::CallControl> {
+        self.calls.clone()
     }
 
     /// Waits until the edge has ended its calls and stopped.
