@@ -37,8 +37,8 @@ function freePort() {
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
-/** Starts `denwa serve --demo` and waits for /healthz. Returns {base, stop}. */
-export async function startServer() {
+/** Starts `denwa serve --demo` (plus `extraArgs`) and waits for /healthz. Returns {base, stop}. */
+export async function startServer({ extraArgs = [] } = {}) {
   const bin = path.resolve(WEB, process.env.DENWA_BIN || '../target/debug/denwa');
   if (!fs.existsSync(bin)) throw new Error(`Denwa server binary not found at ${bin} (set DENWA_BIN)`);
   const dist = path.join(WEB, 'dist');
@@ -48,7 +48,7 @@ export async function startServer() {
   const base = `http://127.0.0.1:${port}`;
   const logFile = path.join(OUT, `server-${port}.log`);
   const logFd = fs.openSync(logFile, 'w');
-  const args = ['serve', '--demo', '--data-dir', dataDir, '--http', `127.0.0.1:${port}`, '--web-dir', dist];
+  const args = ['serve', '--demo', '--data-dir', dataDir, '--http', `127.0.0.1:${port}`, '--web-dir', dist, ...extraArgs];
   const env = { ...process.env, DENWA_DEMO_PASSWORD: DEMO_PASSWORD };
   let child = null;
   let exited = null;
@@ -113,6 +113,7 @@ export async function startServer() {
   const admin = (...a) => execFileSync(bin, ['admin', '--data-dir', dataDir, ...a], { encoding: 'utf8', timeout: 30_000 });
   return {
     base,
+    dataDir,
     logFile,
     stop,
     admin,
@@ -122,13 +123,24 @@ export async function startServer() {
   };
 }
 
-export async function launchBrowser() {
+/** Chromium; `fakeMic` (a WAV path) makes its microphone play that file in a loop. */
+export async function launchBrowser({ fakeMic } = {}) {
+  const media = fakeMic
+    ? [
+        '--use-fake-ui-for-media-stream',
+        '--use-fake-device-for-media-stream',
+        `--use-file-for-fake-audio-capture=${fakeMic}`,
+        '--allow-loopback-in-peer-connection',
+        '--autoplay-policy=no-user-gesture-required',
+      ]
+    : [];
   return chromium.launch({
     executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
     headless: process.env.HEADLESS !== '0',
     args: [
       '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
       '--disable-background-networking', '--disable-component-update', '--disable-sync',
+      ...media,
     ],
     timeout: 30_000,
   });

@@ -1,6 +1,6 @@
 import type {
   Channel, ChatDetail, ChatPage, ChatState, ChatSummary, Customer, CustomerInput, LoginResponse,
-  Me, Medium, Member, Message, Settings, SipAccount, Tag, Team,
+  LiveCall, Me, Medium, Member, Message, Settings, SipAccount, Tag, Team,
 } from './types';
 import { chatQuery, customerQuery, type ChatFilter } from './query';
 
@@ -92,6 +92,26 @@ export class ApiClient {
     } catch {
       throw new ApiError(res.status, 'invalid_response', 'The server answered with something that is not JSON.');
     }
+  }
+
+  // --- calls (SPEC RG-*, HD-*)
+  acceptCall(cid: number, call: number, sdp: string) {
+    return this.request<{ sdp: string | null }>('POST', `/api/v1/channels/${cid}/calls/${call}/accept`, { sdp });
+  }
+  callAction(cid: number, call: number, action: 'decline' | 'leave' | 'end' | 'hold' | 'resume') {
+    return this.request<void>('POST', `/api/v1/channels/${cid}/calls/${call}/${action}`);
+  }
+  muteInCall(cid: number, call: number, muted: boolean) {
+    return this.request<void>('POST', `/api/v1/channels/${cid}/calls/${call}/mute`, { muted });
+  }
+  sendDtmf(cid: number, call: number, digits: string) {
+    return this.request<void>('POST', `/api/v1/channels/${cid}/calls/${call}/dtmf`, { digits });
+  }
+  inviteToCall(cid: number, call: number, staff_id: number) {
+    return this.request<void>('POST', `/api/v1/channels/${cid}/calls/${call}/invite`, { staff_id });
+  }
+  myLiveCalls() {
+    return this.request<LiveCall[]>('GET', '/api/v1/me/calls');
   }
 
   // --- auth & me

@@ -162,3 +162,27 @@ export interface LoginResponse {
  * a `hello` on connect and `resync` when this client fell behind and must reload.
  */
 export type EventFrame = { type: 'event'; event: DenwaEvent } | { type: 'resync' } | { type: 'hello'; staff_id?: number };
+
+/** What a ring shows (SPEC IN-2): carried in `call_ringing` / `call_invited` events as `data.ring`. */
+export interface RingInfo {
+  call_id: number;
+  channel_id: number;
+  chat_id: number;
+  customer: { id: number; name: string; kind: string; known: boolean };
+  caller: string | null;
+  caller_display: string | null;
+  dialled: string | null;
+  /** The channel's up-to-3 chosen profile fields (in its order) and the caller's values. */
+  profile_fields: { field: string; value: string }[];
+}
+
+/** A live call as `/api/v1/me/calls` lists it (a console that reloads mid-call). */
+export interface LiveCall {
+  call_id: number;
+  channel_id: number;
+  chat_id: number;
+  state: 'ringing' | 'invited' | 'joined';
+  participants: number[];
+  on_hold: boolean;
+  ring: RingInfo;
+}

@@ -198,7 +198,7 @@ function TimelineItem({ ev, customerName }: { ev: DenwaEvent; customerName: stri
       else text = t('ev.state.opened');
       break;
     default:
-      text = t('ev.other', { kind: ev.kind });
+      text = callText(ev, t, (id) => c.staffName(id) ?? String(id)) ?? t('ev.other', { kind: ev.kind });
   }
   return (
     <li className="tl-sys" data-testid="timeline-item" data-kind={ev.kind} data-event-id={ev.id}>
@@ -280,4 +280,59 @@ function Composer({ chat, onSent }: { chat: ChatSummary; onSent: () => void }) {
       <ErrorNote error={error} onDismiss={() => setError(null)} testid="composer-error" />
     </form>
   );
+}
+
+/** How long, as m:ss. */
+function duration(ms: unknown): string {
+  const s = typeof ms === 'number' && ms > 0 ? Math.round(ms / 1000) : 0;
+  return `${Math.floor(s / 60)}:${String(s % 60).padStart(2, '0')}`;
+}
+
+/** The timeline text of a `call_*` event (SPEC IN-1..8, RG-*, HD-*), or null for other kinds. */
+export function callText(ev: DenwaEvent, t: ReturnType<typeof useI18n>['t'], name: (id: number) => string): string | null {
+  const d = ev.data as Record<string, unknown>;
+  const who = typeof d.staff_id === 'number' ? name(d.staff_id) : '';
+  switch (ev.kind) {
+    case 'call_started':
+      return t('ev.call_started', { caller: typeof d.caller === 'string' ? d.caller : t('call.withheld') });
+    case 'call_ringing': {
+      const ids = Array.isArray(d.staff_ids) ? (d.staff_ids as number[]) : [];
+      return ids.length ? t('ev.call_ringing', { names: ids.map(name).join(', ') }) : t('ev.call_ringing_none');
+    }
+    case 'call_declined':
+      return t('ev.call_declined', { name: who });
+    case 'call_answered':
+      return t('ev.call_answered', { name: who });
+    case 'call_invited':
+      return t('ev.call_invited', { name: who });
+    case 'call_invite_missed':
+      return t('ev.call_invite_missed', { name: who });
+    case 'call_participant_joined':
+      return t('ev.call_joined', { name: who });
+    case 'call_participant_left':
+      return t('ev.call_left', { name: who });
+    case 'call_mute_changed':
+      return d.muted ? t('ev.call_muted', { name: who }) : t('ev.call_unmuted', { name: who });
+    case 'call_held':
+      return t('ev.call_held');
+    case 'call_resumed':
+      return t('ev.call_resumed');
+    case 'call_missed': {
+      const r = d.missed_reason;
+      const reason = r === 'notInOperation' || r === 'noOperator' || r === 'userLeft' ? t(`missed.${r}`) : String(r);
+      return t('ev.call_missed', { reason });
+    }
+    case 'call_ended': {
+      const by =
+        d.ended_by === 'staff' && typeof d.ended_by_staff_id === 'number'
+          ? name(d.ended_by_staff_id)
+          : d.ended_by === 'customer'
+            ? t('ended.customer')
+            : t('ended.system');
+      const reason = typeof d.reason === 'string' ? ` (${d.reason})` : '';
+      return t('ev.call_ended', { by, duration: duration(d.duration_ms) }) + reason;
+    }
+    default:
+      return null;
+  }
 }

@@ -11,6 +11,7 @@ import { Inbox } from './Inbox';
 import { Contacts } from './Contacts';
 import { CustomerPage } from './CustomerPage';
 import { SettingsPage } from './SettingsPage';
+import { CallBar } from '../calls/CallBar';
 
 interface Props {
   api: ApiClient;
@@ -31,6 +32,13 @@ export function Console({ api, me, membership, route, onSettings, onLogout }: Pr
   const [tags, setTags] = useState<Tag[]>([]);
   const [status, setStatus] = useState<SocketStatus>('connecting');
   const listeners = useRef(new Set<(e: DenwaEvent) => void>());
+  const callListeners = useRef(new Set<(e: DenwaEvent) => void>());
+  const subscribeCalls = useCallback((fn: (e: DenwaEvent) => void) => {
+    callListeners.current.add(fn);
+    return () => {
+      callListeners.current.delete(fn);
+    };
+  }, []);
 
   const reloadTags = useCallback(() => {
     api.tags(cid).then(setTags, () => {});
@@ -67,6 +75,8 @@ export function Console({ api, me, membership, route, onSettings, onLogout }: Pr
           onSettings(e.data.settings);
           return;
         }
+        // Calls ring across channels (SPEC AS-5): the call bar sees every channel's.
+        if (e.kind.startsWith('call_')) for (const fn of callListeners.current) fn(e);
         if (e.channel_id !== cid) return;
         switch (e.kind) {
           case 'team_created':
@@ -160,6 +170,7 @@ export function Console({ api, me, membership, route, onSettings, onLogout }: Pr
           </button>
         </div>
       </header>
+      <CallBar subscribeCalls={subscribeCalls} />
       <main id="main" tabIndex={-1} className={`page page-${route.name}`}>
         {route.name === 'inbox' && <Inbox chatId={route.chatId} />}
         {route.name === 'contacts' && <Contacts />}
