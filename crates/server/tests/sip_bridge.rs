@@ -9,22 +9,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use sip_support::{
-    Server, free_block, http, login, peers, sipp_callee, sipp_caller, sipp_once, wavcmp,
-};
-
-/// SIPp registers `user` from `port` (so the binding's Contact is that port).
-fn register(server: &Server, user: &str, pass: &str, port: u16) {
-    let args = [
-        "-au", user, "-ap", pass, "-key", "user", user, "-key", "expires", "300",
-    ];
-    let (ok, messages) = sipp_once(server, "uac_register.xml", port, &args);
-    assert!(
-        ok,
-        "registration failed:\n{messages}\nserver:\n{}",
-        server.log()
-    );
-}
+use sip_support::{peers, server_with_a_registered_softphone, sipp_callee, sipp_caller, wavcmp};
 
 /// Every file named `name` under `dir`.
 fn find(dir: &Path, name: &str) -> Vec<PathBuf> {
@@ -41,27 +26,6 @@ fn find(dir: &Path, name: &str) -> Vec<PathBuf> {
         }
     }
     out
-}
-
-/// A server whose demo owner (sato) set up a softphone account in the console and whose
-/// softphone registered from a free port block: (server, the phone's SIP port).
-fn server_with_a_registered_softphone(extra: &[&str]) -> (Server, u16) {
-    let mut server = Server::start(extra);
-    // The account works at once: no restart.
-    let token = login(&server);
-    let (status, body) = http(
-        &server,
-        "PUT",
-        "/api/v1/me/sip-account",
-        Some(&token),
-        r#"{"username":"sato","password":"softphone-pw-9"}"#,
-    );
-    assert_eq!(status, 200, "{body}");
-    server.wait_log("SIP accounts and trunks reloaded", Duration::from_secs(10));
-    let phone = free_block(6);
-    register(&server, "sato", "softphone-pw-9", phone);
-    server.wait_log("contacts=1", Duration::from_secs(10));
-    (server, phone)
 }
 
 #[test]

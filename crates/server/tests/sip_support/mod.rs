@@ -455,3 +455,125 @@ pub(crate) fn login(server: &Server) -> String {
     let v: serde_json::Value = serde_json::from_str(&body).unwrap();
     v["token"].as_str().unwrap().to_owned()
 }
+
+/// SIPp registers `user` from `port` (so the binding's Contact is that port).
+pub(crate) fn register(server: &Server, user: &str, pass: &str, port: u16) {
+    let args = [
+        "-au", user, "-ap", pass, "-key", "user", user, "-key", "expires", "300",
+    ];
+    let (ok, messages) = sipp_once(server, "uac_register.xml", port, &args);
+    assert!(
+        ok,
+        "registration failed:\n{messages}\nserver:\n{}",
+        server.log()
+    );
+}
+
+/// A server whose demo owner (sato) set up a softphone account in the console and whose
+/// softphone registered from a free port block: (server, the phone's SIP port).
+pub(crate) fn server_with_a_registered_softphone(extra: &[&str]) -> (Server, u16) {
+    let mut server = Server::start(extra);
+    // The account works at once: no restart.
+    let token = login(&server);
+    let (status, body) = http(
+        &server,
+        "PUT",
+        "/api/v1/me/sip-account",
+        Some(&token),
+        r#"{"username":"sato","password":"softphone-pw-9"}"#,
+    );
+    assert_eq!(status, 200, "{body}");
+    server.wait_log("SIP accounts and trunks reloaded", Duration::from_secs(10));
+    let phone = free_block(6);
+    register(&server, "sato", "softphone-pw-9", phone);
+    server.wait_log("contacts=1", Duration::from_secs(10));
+    (server, phone)
+}
+
+/// A staff console's WebSocket (`/api/v1/events`), read on a thread: the staff member is
+/// online (rung for calls) while it is open; every pushed event is kept.
+pub(crate) struct Console {
+    events: std::sync::Arc<std::sync::Mutex<Vec<serde_json::Value>>>,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl Console {
+    pub(crate) fn open(server: &Server, token: &str) -> Console {
+        let url = format!(
+            "ws://127.0.0.1:{}/api/v1/events?token={token}",
+            server.http_port
+        );
+        let (mut ws, _) = tungstenite::connect(url).expect("websocket");
+        if let tungstenite::stream::MaybeTlsStream::Plain(s) = ws.get_mut() {
+            s.set_read_timeout(Some(Duration::from_millis(200)))
+                .unwrap();
+        }
+        let events = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let (e, s) = (events.clone(), stop.clone());
+        std::thread::spawn(move || {
+            while !s.load(Ordering::Relaxed) {
+                match ws.read() {
+                    Ok(tungstenite::Message::Text(t)) => {
+                        if let Ok(v) = serde_json::from_str::<serde_json::Value>(&t)
+                            && v["type"] == "event"
+                        {
+                            e.lock().unwrap().push(v["event"].clone());
+                        }
+                    }
+                    Ok(_) => {}
+                    Err(tungstenite::Error::Io(err))
+                        if matches!(
+                            err.kind(),
+                            std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                        ) => {}
+                    Err(_) => break,
+                }
+            }
+            let _ = ws.close(None);
+        });
+        // The server counts the console once the socket is up.
+        std::thread::sleep(Duration::from_millis(300));
+        Console { events, stop }
+    }
+
+    /// Waits for an event of `kind` (and `pred`), up to `timeout`.
+    pub(crate) fn wait(
+        &self,
+        kind: &str,
+        timeout: Duration,
+        pred: impl Fn(&serde_json::Value) -> bool,
+    ) -> serde_json::Value {
+        let end = Instant::now() + timeout;
+        loop {
+            if let Some(e) = self
+                .events
+                .lock()
+                .unwrap()
+                .iter()
+                .find(|e| e["kind"] == kind && pred(e))
+            {
+                return e.clone();
+            }
+            assert!(
+                Instant::now() < end,
+                "no {kind} event within {timeout:?}: {:?}",
+                self.events.lock().unwrap()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for Console {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+    }
+}
+
+/// `GET` with the token; the JSON body (asserting 200).
+pub(crate) fn get_json(server: &Server, token: &str, path: &str) -> serde_json::Value {
+    let (status, body) = http(server, "GET", path, Some(token), "");
+    assert_eq!(status, 200, "{path}: {body}");
+    serde_json::from_str(&body).unwrap()
+}
