@@ -79,13 +79,6 @@ espeak-ng -v en-us -s 150 -f "$SCRIPT" -w "$WORK/speech-22k.wav"
 sox "$WORK/speech-22k.wav" -r 16000 -c 1 -b 16 "$WORK/speech.wav"
 AUDIO_S=$(sox --i -D "$WORK/speech.wav")
 
-echo "==> denwa (ct2rs) × $RUNS"
-: > "$WORK/denwa.jsonl"
-for _ in $(seq "$RUNS"); do
-    "$BENCH" whisper "$MODELS/$MODEL" "$WORK/speech.wav" "$THREADS" "$BEAM" "$LANGUAGE" >> "$WORK/denwa.jsonl"
-done
-
-echo "==> faster-whisper × $RUNS"
 cat > "$WORK/fw.py" <<'PY'
 import json, sys, time
 from faster_whisper import WhisperModel
@@ -101,8 +94,11 @@ print(json.dumps({"audio_s": info.duration, "load_s": load_s,
     "transcribe_s": time.perf_counter() - t, "segments": len(segments),
     "text": " ".join(s.text.strip() for s in segments)}))
 PY
-: > "$WORK/fw.jsonl"
+# Alternating runs, so a busy machine slows both engines alike.
+echo "==> denwa (ct2rs) and faster-whisper, alternating, × $RUNS"
+: > "$WORK/denwa.jsonl"; : > "$WORK/fw.jsonl"
 for _ in $(seq "$RUNS"); do
+    "$BENCH" whisper "$MODELS/$MODEL" "$WORK/speech.wav" "$THREADS" "$BEAM" "$LANGUAGE" >> "$WORK/denwa.jsonl"
     "$VENV/bin/python" "$WORK/fw.py" "$MODELS/$MODEL" "$WORK/speech.wav" "$THREADS" "$BEAM" "$LANGUAGE" >> "$WORK/fw.jsonl"
 done
 
@@ -146,7 +142,7 @@ mp3_dn = min(float(x) for x in open(os.path.join(work, "mp3-denwa.txt")))
 mp3_lame = min(float(x) for x in open(os.path.join(work, "mp3-lame.txt")))
 cpu = next((l.split(":",1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), "?")
 print()
-print(f"Whisper {model}, int8, {threads} threads, beam {beam}, {audio_s:.1f} s of espeak-ng speech, median of {len(dn)} runs; {cpu}, {os.cpu_count()} cores")
+print(f"Whisper {model}, int8, {threads} threads, beam {beam}, {audio_s:.1f} s of espeak-ng speech, median of {len(dn)} runs; {cpu}, {os.cpu_count()} cores, load average {open('/proc/loadavg').read().split()[0]} at the end")
 print()
 print("| engine | transcribe (s) | real-time factor (audio/processing) | speed vs faster-whisper | segments | word agreement with script |")
 print("|---|---:|---:|---:|---:|---:|")
