@@ -110,6 +110,25 @@ export interface ChatPage {
   chats: ChatSummary[];
   /** Cursor for `before`; docs/API.md says a chat id, the server sends an opaque string. Passed back verbatim. */
   next_before: number | string | null;
+  /** With a keyword: the line of each listed chat that matched it (none for a name or number match). */
+  matches?: ChatMatch[];
+}
+
+/** A piece of a matching line; `mark` parts matched the keyword. Render as text. */
+export interface SnippetPart {
+  text: string;
+  mark: boolean;
+}
+
+/** The line of a chat that matched the inbox keyword (message, note or call transcript). */
+export interface ChatMatch {
+  chat_id: number;
+  kind: 'message' | 'note' | 'transcript';
+  /** `customer` or a staff id; null for integrations. */
+  speaker: string | null;
+  offset_ms: number | null;
+  at: string;
+  snippet: SnippetPart[];
 }
 
 export interface Message {

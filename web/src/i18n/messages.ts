@@ -53,6 +53,9 @@ export const en = {
   'filter.keyword': 'Keyword',
   'filter.keyword.placeholder': 'Messages, notes, transcripts…',
   'filter.search': 'Search',
+  'search.customer': 'Customer',
+  'search.staff': 'Staff',
+  'search.note': 'Note',
   'filter.reset': 'Reset',
 
   'state.opened': 'Open',
@@ -287,6 +290,9 @@ export const ja: Catalogue = {
   'filter.keyword': 'キーワード',
   'filter.keyword.placeholder': 'メッセージ・メモ・文字起こし…',
   'filter.search': '検索',
+  'search.customer': 'お客様',
+  'search.staff': 'スタッフ',
+  'search.note': 'メモ',
   'filter.reset': 'リセット',
 
   'state.opened': '対応中',

@@ -1,4 +1,4 @@
-import type { ChatDetail, ChatPage, ChatSummary, DenwaEvent } from '../api/types';
+import type { ChatDetail, ChatMatch, ChatPage, ChatSummary, DenwaEvent } from '../api/types';
 import type { ChatFilter } from '../api/query';
 import { applyEvent, mergeTimeline, upsertChat, type LiveState } from './reducers';
 
@@ -12,6 +12,8 @@ export interface InboxState extends LiveState {
   next: number | string | null;
   /** The query string whose results the list shows (tests wait on it). */
   query: string | null;
+  /** The keyword's matching line per chat id, from the list pages. */
+  matches?: Record<number, ChatMatch>;
 }
 
 /** The inbox page's state: list (with paging), open chat, and what live events and own actions do to them. */
@@ -19,7 +21,9 @@ export function inboxReducer(s: InboxState, a: InboxAction): InboxState {
   switch (a.type) {
     case 'list': {
       const chats = a.append ? [...s.chats, ...a.page.chats.filter((c) => !s.chats.some((x) => x.id === c.id))] : a.page.chats;
-      return { ...s, chats, next: a.page.next_before, query: a.query };
+      const matches = { ...(a.append ? s.matches : {}) };
+      for (const m of a.page.matches ?? []) matches[m.chat_id] = m;
+      return { ...s, chats, next: a.page.next_before, query: a.query, matches };
     }
     case 'open': {
       if (!a.detail) return { ...s, open: null };

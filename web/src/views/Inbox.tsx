@@ -1,11 +1,12 @@
 import { useCallback, useEffect, useReducer, useRef, useState, type FormEvent } from 'react';
-import type { ChatState, ChatSummary, DenwaEvent, Medium } from '../api/types';
+import type { ChatMatch, ChatState, ChatSummary, DenwaEvent, Medium } from '../api/types';
 import { chatQuery, defaultFilter, type ChatFilter } from '../api/query';
 import { useConsole, useEvents } from '../console';
 import { useI18n } from '../i18n/context';
 import { inboxReducer as reducer } from '../state/inbox';
 import { ErrorNote } from '../components/ErrorNote';
 import { MediumIcon } from '../components/icons';
+import { Snippet } from '../components/Snippet';
 import { fmtTime } from '../util';
 import { href } from '../router';
 import { ChatView } from './ChatView';
@@ -200,7 +201,7 @@ export function Inbox({ chatId }: { chatId: number | null }) {
         <ErrorNote error={listError} />
         <ul className="chat-list" aria-label={t('inbox.list')} data-testid="chat-list" aria-busy={loading} data-query={state.query ?? undefined}>
           {state.chats.map((chat) => (
-            <ChatRow key={chat.id} chat={chat} active={chat.id === chatId} />
+            <ChatRow key={chat.id} chat={chat} active={chat.id === chatId} match={state.matches?.[chat.id]} />
           ))}
         </ul>
         {!loading && !listError && state.chats.length === 0 && <p className="empty">{t('inbox.empty')}</p>}
@@ -230,7 +231,7 @@ export function Inbox({ chatId }: { chatId: number | null }) {
   );
 }
 
-function ChatRow({ chat, active }: { chat: ChatSummary; active: boolean }) {
+function ChatRow({ chat, active, match }: { chat: ChatSummary; active: boolean; match?: ChatMatch }) {
   const { t, lang } = useI18n();
   const c = useConsole();
   const assignee = c.staffName(chat.assignee_id);
@@ -254,7 +255,14 @@ function ChatRow({ chat, active }: { chat: ChatSummary; active: boolean }) {
             {fmtTime(chat.updated_at, lang, c.timeZone)}
           </time>
         </span>
-        <span className="row-preview">{chat.preview || t('inbox.noPreview')}</span>
+        {match ? (
+          <span className="row-preview row-match" data-testid="chat-match" data-kind={match.kind}>
+            <span className="muted small">{matchSpeaker(match, c.staffName, t)}: </span>
+            <Snippet parts={match.snippet} />
+          </span>
+        ) : (
+          <span className="row-preview">{chat.preview || t('inbox.noPreview')}</span>
+        )}
         <span className="row-meta">
           <span className={`badge state-${chat.state}`}>{t(`state.${chat.state}`)}</span>
           <span className="muted small">{assignee ?? t('chat.unassigned')}</span>
@@ -267,4 +275,11 @@ function ChatRow({ chat, active }: { chat: ChatSummary; active: boolean }) {
       </a>
     </li>
   );
+}
+
+/** Who said or wrote a matching line, in the console's words. */
+function matchSpeaker(m: ChatMatch, staffName: (id: number | null | undefined) => string | null, t: ReturnType<typeof useI18n>['t']): string {
+  if (m.speaker === 'customer') return t('search.customer');
+  const name = m.speaker !== null ? staffName(Number(m.speaker)) : null;
+  return name ?? t(m.kind === 'note' ? 'search.note' : 'search.staff');
 }
