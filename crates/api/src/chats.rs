@@ -145,6 +145,7 @@ pub(crate) fn filter_from(q: ChatQuery, me: Option<StaffId>) -> Result<ChatFilte
         source: q.integration.filter(|s| !s.is_empty()),
         customer: q.customer,
         keyword: q.q,
+        text_matches: None,
         limit: q.limit.unwrap_or(50),
         cursor,
     })

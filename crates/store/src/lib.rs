@@ -199,6 +199,10 @@ pub struct ChatFilter {
     pub customer: Option<CustomerId>,
     /// Keyword in messages, notes, the customer's name or number.
     pub keyword: Option<String>,
+    /// The chats whose messages or notes match the keyword, found by the search
+    /// index; when set, message text is not matched with `LIKE` (the customer's name
+    /// and number still are).
+    pub text_matches: Option<Vec<ChatId>>,
     /// At most this many.
     pub limit: u32,
     /// Continue after this cursor (from a previous page).
@@ -549,6 +553,18 @@ pub trait Store: Send + Sync + 'static {
     /// Marks every live call as still alive now (the server calls it every few seconds,
     /// so a crash can be dated); returns how many calls are live.
     async fn heartbeat_live_calls(&self) -> Result<u64>;
+
+    // ---- search
+    /// A channel's messages and notes with an id above `after`, in id order, at most
+    /// `limit` (1–10 000): the pages `denwa admin reindex` feeds the search index.
+    async fn messages_after(
+        &self,
+        channel: ChannelId,
+        after: denwa_core::model::MessageId,
+        limit: u32,
+    ) -> Result<Vec<Message>>;
+    /// How many messages and notes a channel has.
+    async fn message_count(&self, channel: ChannelId) -> Result<u64>;
 
     // ---- statistics (SPEC ST-1..ST-5; definitions in denwa_core::stats)
     /// The dashboard of a local date range (at most 90 days) from the rollup the store

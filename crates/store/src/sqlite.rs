@@ -1,6 +1,7 @@
 //! The embedded default: SQLite through sqlx, WAL journal, migrations at open.
 
 mod calls;
+mod search;
 mod stats;
 
 use std::path::Path;
@@ -1696,12 +1697,23 @@ impl Store for SqliteStore {
             let number = E164::parse(keyword, region)
                 .ok()
                 .map(|n| n.as_str().to_owned());
+            match &filter.text_matches {
+                // The search index found the chats whose text matches.
+                Some(ids) => {
+                    let ids: Vec<String> = ids.iter().map(i64::to_string).collect();
+                    sql.push_str(&format!(" AND (c.id IN ({})", ids.join(",")));
+                }
+                None => {
+                    sql.push_str(
+                        " AND (EXISTS (SELECT 1 FROM messages m WHERE m.chat_id = c.id AND m.body LIKE ? ESCAPE '\\')",
+                    );
+                    binds.push(Bind::Text(pattern.clone()));
+                }
+            }
             sql.push_str(
-                " AND (EXISTS (SELECT 1 FROM messages m WHERE m.chat_id = c.id AND m.body LIKE ? ESCAPE '\\')
-                   OR EXISTS (SELECT 1 FROM customers cu WHERE cu.id = c.customer_id AND cu.name LIKE ? ESCAPE '\\')
+                " OR EXISTS (SELECT 1 FROM customers cu WHERE cu.id = c.customer_id AND cu.name LIKE ? ESCAPE '\\')
                    OR EXISTS (SELECT 1 FROM customer_phones p WHERE p.customer_id = c.customer_id AND p.e164 = ?))",
             );
-            binds.push(Bind::Text(pattern.clone()));
             binds.push(Bind::Text(pattern));
             binds.push(Bind::OptText(number));
         }
@@ -2034,6 +2046,19 @@ impl Store for SqliteStore {
 
     async fn heartbeat_live_calls(&self) -> Result<u64> {
         calls::heartbeat_live_calls(&self.pool).await
+    }
+
+    async fn messages_after(
+        &self,
+        channel: ChannelId,
+        after: denwa_core::model::MessageId,
+        limit: u32,
+    ) -> Result<Vec<Message>> {
+        search::messages_after(&self.pool, channel, after, limit).await
+    }
+
+    async fn message_count(&self, channel: ChannelId) -> Result<u64> {
+        search::message_count(&self.pool, channel).await
     }
 
     async fn dashboard(
