@@ -5,6 +5,7 @@ export type Route =
   | { name: 'contacts' }
   | { name: 'customer'; id: number }
   | { name: 'settings' }
+  | { name: 'stats' }
   | { name: 'channels' };
 
 /** Hash routes: the server serves one static index, so paths stay after '#'. */
@@ -18,6 +19,8 @@ export function parseRoute(hash: string): Route {
     }
     case 'settings':
       return { name: 'settings' };
+    case 'stats':
+      return { name: 'stats' };
     case 'channels':
       return { name: 'channels' };
     case 'inbox':
@@ -36,6 +39,8 @@ export function href(r: Route): string {
       return `#/contacts/${r.id}`;
     case 'settings':
       return '#/settings';
+    case 'stats':
+      return '#/stats';
     case 'channels':
       return '#/channels';
   }

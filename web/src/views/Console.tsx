@@ -11,6 +11,7 @@ import { Inbox } from './Inbox';
 import { Contacts } from './Contacts';
 import { CustomerPage } from './CustomerPage';
 import { SettingsPage } from './SettingsPage';
+import { Dashboard } from './Dashboard';
 import { CallBar } from '../calls/CallBar';
 
 interface Props {
@@ -122,6 +123,7 @@ export function Console({ api, me, membership, route, onSettings, onLogout }: Pr
   const nav: { r: Route; label: string; active: boolean }[] = [
     { r: { name: 'inbox', chatId: null }, label: t('nav.inbox'), active: route.name === 'inbox' },
     { r: { name: 'contacts' }, label: t('nav.contacts'), active: route.name === 'contacts' || route.name === 'customer' },
+    { r: { name: 'stats' }, label: t('nav.stats'), active: route.name === 'stats' },
     { r: { name: 'settings' }, label: t('nav.settings'), active: route.name === 'settings' },
   ];
 
@@ -176,6 +178,7 @@ export function Console({ api, me, membership, route, onSettings, onLogout }: Pr
         {route.name === 'contacts' && <Contacts />}
         {route.name === 'customer' && <CustomerPage key={route.id} id={route.id} />}
         {route.name === 'settings' && <SettingsPage />}
+        {route.name === 'stats' && <Dashboard />}
       </main>
     </ConsoleContext.Provider>
   );
