@@ -522,6 +522,20 @@ pub trait Store: Send + Sync + 'static {
         actor: Option<StaffId>,
         data: serde_json::Value,
     ) -> Result<Event>;
+    /// Stores several `call_*` events of one call in one transaction, in order (see
+    /// [`record_call_event`](Self::record_call_event)).
+    async fn record_call_events(
+        &self,
+        channel: ChannelId,
+        call: CallRecordId,
+        events: Vec<(EventKind, Option<StaffId>, serde_json::Value)>,
+    ) -> Result<Vec<Event>>;
+    /// Every member of the channel with their settings and SIP username (ringing reads it
+    /// for each call, in one query).
+    async fn ring_candidates(
+        &self,
+        channel: ChannelId,
+    ) -> Result<Vec<(StaffId, Settings, Option<String>)>>;
     /// Sets where a call's recording lives (relative to the data dir).
     async fn set_call_recording(
         &self,

@@ -2006,6 +2006,22 @@ impl Store for SqliteStore {
         calls::record_call_event(&self.pool, channel, call, kind, actor, data).await
     }
 
+    async fn record_call_events(
+        &self,
+        channel: ChannelId,
+        call: CallRecordId,
+        events: Vec<(EventKind, Option<StaffId>, Value)>,
+    ) -> Result<Vec<Event>> {
+        calls::record_many(&self.pool, channel, call, events, None).await
+    }
+
+    async fn ring_candidates(
+        &self,
+        channel: ChannelId,
+    ) -> Result<Vec<(StaffId, Settings, Option<String>)>> {
+        calls::ring_candidates(&self.pool, channel).await
+    }
+
     async fn set_call_recording(
         &self,
         channel: ChannelId,

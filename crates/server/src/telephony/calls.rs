@@ -540,20 +540,15 @@ impl Service {
             .unwrap_or_default();
         let mut candidates = Vec::new();
         let mut sip_users = HashMap::new();
-        for m in self.store.members(channel).await? {
-            let staff = m.staff.id;
-            let softphone = self
-                .store
-                .sip_account_of(staff)
-                .await?
-                .map(|a| a.username.to_ascii_lowercase())
+        for (staff, settings, username) in self.store.ring_candidates(channel).await? {
+            let softphone = username
+                .map(|u| u.to_ascii_lowercase())
                 .filter(|u| registered.contains(u));
             let online = self.cfg.presence.is_online(staff) || softphone.is_some();
             if let Some(u) = softphone {
                 sip_users.insert(staff, u);
             }
             if online {
-                let settings = self.store.settings(staff).await?;
                 candidates.push(Candidate { staff, settings });
             }
         }
@@ -740,40 +735,62 @@ impl Service {
         }
     }
 
-    /// Carries out every effect the machine queued, in order.
+    /// Carries out every effect the machine queued, in order. Consecutive events of one
+    /// call are stored in one transaction.
     async fn drain(&mut self) {
+        let mut pending: Vec<Effect> = Vec::new();
         while let Some(effect) = self.board.poll_effect() {
-            self.execute(effect).await;
+            pending.push(effect);
+        }
+        let mut effects = pending.into_iter().peekable();
+        while let Some(effect) = effects.next() {
+            let Effect::Record(first) = effect else {
+                self.execute(effect).await;
+                continue;
+            };
+            let mut batch = vec![first];
+            while let Some(Effect::Record(next)) = effects.peek() {
+                if next.call != batch[0].call {
+                    break;
+                }
+                if let Some(Effect::Record(next)) = effects.next() {
+                    batch.push(next);
+                }
+            }
+            self.record(batch).await;
+        }
+    }
+
+    /// Stores and publishes call events of one call (ring details added to rings).
+    async fn record(&mut self, batch: Vec<denwa_core::call::CallEvent>) {
+        let call = batch[0].call;
+        let Some(l) = self.live.get(&call) else {
+            return;
+        };
+        let channel = l.channel;
+        let events = batch
+            .into_iter()
+            .map(|ev| {
+                let mut data = ev.data;
+                if ev.kind == EventKind::CallRinging || ev.kind == EventKind::CallInvited {
+                    data["ring"] = l.ring.clone();
+                }
+                (ev.kind, ev.actor, data)
+            })
+            .collect();
+        match self
+            .store
+            .record_call_events(channel, call.0 as CallRecordId, events)
+            .await
+        {
+            Ok(stored) => self.publish(stored),
+            Err(e) => tracing::error!(call = call.0, error = %e, "storing call events failed"),
         }
     }
 
     async fn execute(&mut self, effect: Effect) {
         match effect {
-            Effect::Record(ev) => {
-                let Some(l) = self.live.get(&ev.call) else {
-                    return;
-                };
-                let mut data = ev.data;
-                if ev.kind == EventKind::CallRinging || ev.kind == EventKind::CallInvited {
-                    data["ring"] = l.ring.clone();
-                }
-                match self
-                    .store
-                    .record_call_event(
-                        l.channel,
-                        ev.call.0 as CallRecordId,
-                        ev.kind,
-                        ev.actor,
-                        data,
-                    )
-                    .await
-                {
-                    Ok(stored) => self.publish([stored]),
-                    Err(e) => {
-                        tracing::error!(call = ev.call.0, kind = %ev.kind.as_str(), error = %e, "storing a call event failed")
-                    }
-                }
-            }
+            Effect::Record(ev) => self.record(vec![ev]).await,
             Effect::Ring {
                 call,
                 staff,

@@ -4,7 +4,7 @@
 use chrono::{DateTime, Utc};
 use denwa_core::model::{
     CallDirection, CallOutcome, CallRecord, CallRecordId, CallStaffRecord, ChannelId, ChatId,
-    Medium, MissedReason, StaffId,
+    Medium, MissedReason, Settings, StaffId,
 };
 use denwa_core::routing::{RoutingConfig, RoutingMode, TeamRoute};
 use denwa_core::{Event, EventKind};
@@ -432,37 +432,92 @@ async fn record_at(
     call: CallRecordId,
     kind: EventKind,
     actor: Option<StaffId>,
-    mut data: Value,
+    data: Value,
     effective_at: Option<i64>,
 ) -> Result<Event> {
-    if !kind.as_str().starts_with("call_") {
+    let mut events =
+        record_many(pool, channel, call, vec![(kind, actor, data)], effective_at).await?;
+    events
+        .pop()
+        .ok_or_else(|| StoreError::Invalid("no event".into()))
+}
+
+/// Stores several events of one call in one transaction, in order (all or none).
+pub(super) async fn record_many(
+    pool: &SqlitePool,
+    channel: ChannelId,
+    call: CallRecordId,
+    events: Vec<(EventKind, Option<StaffId>, Value)>,
+    effective_at: Option<i64>,
+) -> Result<Vec<Event>> {
+    if let Some((kind, ..)) = events
+        .iter()
+        .find(|(k, ..)| !k.as_str().starts_with("call_"))
+    {
         return Err(StoreError::Invalid(format!(
             "{} is not a call event",
             kind.as_str()
         )));
     }
     let mut tx = begin_write(pool).await?;
-    let record = load_call(&mut tx, channel, call).await?;
-    if record.ended_at.is_some() {
-        return Err(StoreError::Conflict(format!("call {call} has ended")));
+    let mut stored = Vec::with_capacity(events.len());
+    for (kind, actor, mut data) in events {
+        // Reloaded per event: the projection of the previous one may have changed it.
+        let record = load_call(&mut tx, channel, call).await?;
+        if record.ended_at.is_some() {
+            return Err(StoreError::Conflict(format!("call {call} has ended")));
+        }
+        if let Some(obj) = data.as_object_mut() {
+            obj.entry("call_record_id").or_insert(json!(call));
+        }
+        let event = insert_event(
+            &mut tx,
+            Some(channel),
+            Some(record.chat_id),
+            kind,
+            actor,
+            data,
+        )
+        .await?;
+        let at = effective_at.unwrap_or_else(|| event.at.timestamp_millis());
+        project(&mut tx, &record, kind, at, &event.data).await?;
+        touch_chat(&mut tx, record.chat_id).await?;
+        stored.push(event);
     }
-    if let Some(obj) = data.as_object_mut() {
-        obj.entry("call_record_id").or_insert(json!(call));
-    }
-    let event = insert_event(
-        &mut tx,
-        Some(channel),
-        Some(record.chat_id),
-        kind,
-        actor,
-        data,
-    )
-    .await?;
-    let at = effective_at.unwrap_or_else(|| event.at.timestamp_millis());
-    project(&mut tx, &record, kind, at, &event.data).await?;
-    touch_chat(&mut tx, record.chat_id).await?;
     tx.commit().await?;
-    Ok(event)
+    Ok(stored)
+}
+
+/// Each member of the channel with their settings and SIP username, in one query.
+pub(super) async fn ring_candidates(
+    pool: &SqlitePool,
+    channel: ChannelId,
+) -> Result<Vec<(StaffId, Settings, Option<String>)>> {
+    let rows = sqlx::query(
+        "SELECT s.id, s.unassigned_call_notification, s.do_not_disturb, s.auto_mute_on_join,
+                a.username
+         FROM memberships m JOIN staff s ON s.id = m.staff_id
+         LEFT JOIN sip_accounts a ON a.staff_id = s.id
+         WHERE m.channel_id = ? ORDER BY s.id",
+    )
+    .bind(channel)
+    .fetch_all(pool)
+    .await?;
+    Ok(rows
+        .iter()
+        .map(|r| {
+            (
+                r.get("id"),
+                Settings {
+                    unassigned_call_notification: r.get::<i64, _>("unassigned_call_notification")
+                        != 0,
+                    do_not_disturb: r.get::<i64, _>("do_not_disturb") != 0,
+                    auto_mute_on_join: r.get::<i64, _>("auto_mute_on_join") != 0,
+                },
+                r.get("username"),
+            )
+        })
+        .collect())
 }
 
 pub(super) async fn heartbeat_live_calls(pool: &SqlitePool) -> Result<u64> {
