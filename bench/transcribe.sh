@@ -76,7 +76,7 @@ n = max(1, int(float(sys.argv[1]) / 4.2))
 print("\n".join(lines[i % len(lines)] for i in range(n)))
 PY
 espeak-ng -v en-us -s 150 -f "$SCRIPT" -w "$WORK/speech-22k.wav"
-sox "$WORK/speech-22k.wav" -r 16000 -c 1 -b 16 "$WORK/speech.wav"
+sox -D "$WORK/speech-22k.wav" -r 16000 -c 1 -b 16 "$WORK/speech.wav"
 AUDIO_S=$(sox --i -D "$WORK/speech.wav")
 
 cat > "$WORK/fw.py" <<'PY'
