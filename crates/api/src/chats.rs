@@ -46,6 +46,9 @@ pub struct ChatList {
     pub chats: Vec<ChatSummary>,
     /// Pass as `before` for the next page; null on the last page.
     pub next_before: Option<String>,
+    /// With `q`: the line of each listed chat that matched it, marked (none for a chat
+    /// found by its customer's name or number).
+    pub matches: Vec<crate::search::ChatMatch>,
 }
 
 /// A chat with its customer and timeline.
@@ -164,8 +167,25 @@ pub(crate) async fn list(
             "limit must be between 1 and 200",
         ));
     }
-    let page = state.store.list_chats(channel, filter_from(q, me)?).await?;
+    let mut filter = filter_from(q, me)?;
+    let keyword = filter
+        .keyword
+        .as_deref()
+        .map(str::trim)
+        .filter(|k| !k.is_empty())
+        .map(str::to_owned);
+    let hits = match (&state.search, keyword) {
+        (Some(index), Some(keyword)) => {
+            let hits = crate::search::matching_chats(index, channel, &keyword).await?;
+            filter.text_matches = Some(hits.iter().map(|h| h.chat_id).collect());
+            hits
+        }
+        _ => Vec::new(),
+    };
+    let page = state.store.list_chats(channel, filter).await?;
+    let ids: Vec<i64> = page.chats.iter().map(|c| c.id).collect();
     Ok(ChatList {
+        matches: crate::search::matches_for(&hits, &ids),
         chats: page.chats,
         next_before: page.next.map(|c| c.encode()),
     })

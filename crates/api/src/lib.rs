@@ -17,6 +17,7 @@ pub mod error;
 pub mod extract;
 pub mod metrics;
 pub mod open;
+pub mod search;
 pub mod telephony;
 pub mod ws;
 
@@ -56,6 +57,9 @@ pub struct AppState {
     pub calls: Option<Arc<dyn calls::CallControl>>,
     /// Staff with a console open (ringing needs it).
     pub presence: Arc<calls::Presence>,
+    /// The full-text index of messages, notes and transcripts; without it the chat
+    /// list's keyword matches message text with SQL `LIKE`.
+    pub search: Option<Arc<denwa_search::Index>>,
 }
 
 impl AppState {
@@ -68,6 +72,7 @@ impl AppState {
             telephony: None,
             calls: None,
             presence: Arc::default(),
+            search: None,
         }
     }
 

@@ -1,23 +1,27 @@
 //! The index: one tantivy document per line (a message, a note, a transcript line).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
 use serde::{Deserialize, Serialize};
-use tantivy::collector::TopDocs;
+use tantivy::collector::{Collector, SegmentCollector};
 use tantivy::columnar::Column;
 use tantivy::directory::MmapDirectory;
-use tantivy::query::{BooleanQuery, BoostQuery, Occur, PhraseQuery, Query, RegexQuery, TermQuery};
+use tantivy::query::{BooleanQuery, Occur, PhraseQuery, Query, RegexQuery, TermQuery};
 use tantivy::schema::{
     FAST, Field, INDEXED, IndexRecordOption, STORED, STRING, Schema, TextFieldIndexing,
     TextOptions, Value,
 };
-use tantivy::{DocAddress, IndexReader, IndexWriter, ReloadPolicy, TantivyDocument, Term};
+use tantivy::tokenizer::PreTokenizedString;
+use tantivy::{
+    DocAddress, DocId, IndexReader, IndexWriter, ReloadPolicy, Score, Searcher, SegmentOrdinal,
+    SegmentReader, TantivyDocument, Term,
+};
 
 use crate::Error;
-use crate::analysis::{BigramTokenizer, JapaneseTokenizer};
+use crate::analysis::{BigramTokenizer, JapaneseTokenizer, bigram_tokens, word_tokens};
 use crate::dictionary::{DEBIAN_IPADIC_SOURCE, JapaneseSegmenter, open_segmenter};
 use crate::highlight::{self, QueryWord, Span};
 
@@ -162,8 +166,8 @@ pub struct Hit {
     pub text: String,
     /// Byte ranges of `text` that match the query, sorted, not overlapping.
     pub highlights: Vec<Range<usize>>,
-    /// Relevance (BM25; higher is better).
-    pub score: f32,
+    /// Whether the query's words are words of the line (else substrings of it).
+    pub word_match: bool,
 }
 
 impl Hit {
@@ -214,8 +218,6 @@ struct Fields {
 
 const WORDS_TOKENIZER: &str = "denwa_words";
 const BIGRAM_TOKENIZER: &str = "denwa_bigrams";
-/// The word field weighs more: a whole-word match ranks above a substring match.
-const WORDS_BOOST: f32 = 1.5;
 
 fn schema() -> (Schema, Fields) {
     let mut b = Schema::builder();
@@ -353,8 +355,23 @@ impl Index {
         }
         d.add_i64(f.created_ms, doc.created_ms);
         d.add_text(f.text, &doc.text);
-        d.add_text(f.words, &doc.text);
-        d.add_text(f.bigrams, &doc.text);
+        // Terms carry the channel (see `tenant_term`), so a channel's postings are its
+        // own: no intersection with a channel filter, and no way to match another's.
+        let prefix = tenant_prefix(doc.channel_id);
+        let tenant = |mut tokens: Vec<tantivy::tokenizer::Token>| {
+            for t in &mut tokens {
+                t.text.insert_str(0, &prefix);
+            }
+            PreTokenizedString {
+                text: String::new(),
+                tokens,
+            }
+        };
+        d.add_pre_tokenized_text(
+            f.words,
+            tenant(word_tokens(self.segmenter.as_ref(), &doc.text)),
+        );
+        d.add_pre_tokenized_text(f.bigrams, tenant(bigram_tokens(&doc.text)));
         d
     }
 
@@ -382,19 +399,28 @@ impl Index {
 
     /// Replaces the whole index with `docs`, calling `progress` with the number of
     /// documents added so far (every 1 000 and at the end). Searches see the old index
-    /// until the new one is committed. Returns how many documents were indexed.
-    pub fn reindex<I, P>(&self, docs: I, mut progress: P) -> Result<u64, Error>
+    /// until the new one is committed; an `Err` item (the source failed) abandons the
+    /// rebuild and leaves the old index as it was. Returns how many documents were
+    /// indexed.
+    pub fn reindex<I, E, P>(&self, docs: I, mut progress: P) -> Result<u64, Error>
     where
-        I: IntoIterator<Item = Document>,
+        I: IntoIterator<Item = Result<Document, E>>,
+        E: std::fmt::Display,
         P: FnMut(u64),
     {
         let mut writer = self.writer();
         writer.delete_all_documents()?;
         let mut n = 0u64;
         for doc in docs {
-            if let Err(e) = writer.add_document(self.tantivy_doc(&doc)) {
+            let added = match doc {
+                Ok(doc) => writer
+                    .add_document(self.tantivy_doc(&doc))
+                    .map_err(Error::from),
+                Err(e) => Err(Error::Source(e.to_string())),
+            };
+            if let Err(e) = added {
                 let _ = writer.rollback();
-                return Err(e.into());
+                return Err(e);
             }
             n += 1;
             if n.is_multiple_of(1000) {
@@ -422,14 +448,15 @@ impl Index {
             .unwrap_or(0)
     }
 
-    /// The chats of `channel` with a line matching `query`, best first (relevance,
-    /// then the most recent line), at most `limit`; each with its best line and where
-    /// the query matched in it.
+    /// The chats of `channel` with a line matching `query`, at most `limit`; each with
+    /// its most recent matching line and where the query matched in it.
     ///
-    /// Every whitespace-separated word of the query must match, as a word (the
-    /// dictionary's analysis) or as a substring (its bigrams; whole words for Latin
-    /// script), case- and width-insensitively. A query with no searchable word
-    /// (punctuation only) finds nothing.
+    /// Every whitespace-separated word of the query must match, case- and
+    /// width-insensitively. Chats whose lines contain the words as the dictionary's
+    /// words come first, most recent first; when they are fewer than `limit`, chats where
+    /// a word only appears as a substring (bigrams; the dictionary cut it differently,
+    /// or there is no dictionary) follow, most recent first. A query with no searchable
+    /// word (punctuation only) finds nothing.
     pub fn search(&self, channel: i64, query: &str, limit: usize) -> Result<Vec<Hit>, Error> {
         let limit = limit.clamp(1, 1000);
         let words: Vec<QueryWord> = query
@@ -439,46 +466,36 @@ impl Index {
         if words.is_empty() {
             return Ok(Vec::new());
         }
-        let q = self.query(channel, &words)?;
         let searcher = self.reader.searcher();
-        let candidates = (limit * 8).clamp(64, 4000);
-        let top = searcher.search(&q, &TopDocs::with_limit(candidates))?;
-
-        // Chat and time of each candidate from the fast fields (no document fetch).
-        let mut columns: HashMap<u32, (Column<i64>, Column<i64>)> = HashMap::new();
-        let mut scored: Vec<(f32, i64, i64, DocAddress)> = Vec::with_capacity(top.len());
-        for (score, addr) in top {
-            let (chat, created) = match columns.get(&addr.segment_ord) {
-                Some(c) => c,
-                None => {
-                    let ff = searcher.segment_reader(addr.segment_ord).fast_fields();
-                    let c = (ff.i64("chat_id")?, ff.i64("created_ms")?);
-                    columns.entry(addr.segment_ord).or_insert(c)
-                }
-            };
-            let (Some(chat), Some(created)) = (chat.first(addr.doc_id), created.first(addr.doc_id))
-            else {
-                continue;
-            };
-            scored.push((score, created, chat, addr));
+        let mut found: Vec<(ChatLatest, bool)> = Vec::new();
+        let mut seen = HashSet::new();
+        // Dictionary words first, when every query word is one: term lookups, precise.
+        let one_word_each = self.segmenter.is_some() && words.iter().all(|w| w.words.len() == 1);
+        if one_word_each {
+            for c in latest(&searcher, &*self.words_query(channel, &words))? {
+                seen.insert(c.chat);
+                found.push((c, true));
+            }
         }
-        scored.sort_by(|a, b| b.0.total_cmp(&a.0).then(b.1.cmp(&a.1)));
-        let mut seen = std::collections::HashSet::new();
-        let mut hits = Vec::new();
-        for (score, _, chat, addr) in scored {
-            if hits.len() >= limit {
-                break;
+        // Then substrings: every chat a word query finds, a substring query finds too,
+        // and a word of several dictionary words is a phrase of bigrams anyway.
+        if found.len() < limit {
+            for c in latest(&searcher, &*self.substring_query(channel, &words)?)? {
+                if seen.insert(c.chat) {
+                    found.push((c, false));
+                }
             }
-            if !seen.insert(chat) {
-                continue;
-            }
-            let doc: TantivyDocument = searcher.doc(addr)?;
-            hits.push(self.hit(&doc, score, &words));
+        }
+        found.truncate(limit);
+        let mut hits = Vec::with_capacity(found.len());
+        for (c, word_match) in found {
+            let doc: TantivyDocument = searcher.doc(c.doc)?;
+            hits.push(self.hit(&doc, word_match, &words));
         }
         Ok(hits)
     }
 
-    fn hit(&self, doc: &TantivyDocument, score: f32, words: &[QueryWord]) -> Hit {
+    fn hit(&self, doc: &TantivyDocument, word_match: bool, words: &[QueryWord]) -> Hit {
         let f = &self.fields;
         let text_of = |field| {
             doc.get_first(field)
@@ -501,51 +518,63 @@ impl Index {
                 .unwrap_or(0),
             text,
             highlights,
-            score,
+            word_match,
         }
     }
 
-    fn query(&self, channel: i64, words: &[QueryWord]) -> Result<Box<dyn Query>, Error> {
-        let f = &self.fields;
-        let mut must: Vec<(Occur, Box<dyn Query>)> = vec![(
-            Occur::Must,
-            Box::new(TermQuery::new(
-                Term::from_field_i64(f.channel, channel),
-                IndexRecordOption::Basic,
-            )),
-        )];
+    /// The lines of `channel` with every query word as one of their dictionary words.
+    fn words_query(&self, channel: i64, words: &[QueryWord]) -> Box<dyn Query> {
+        let prefix = tenant_prefix(channel);
+        let must: Vec<(Occur, Box<dyn Query>)> = words
+            .iter()
+            .map(|w| {
+                (
+                    Occur::Must,
+                    terms_query(self.fields.words, &prefix, &w.words),
+                )
+            })
+            .collect();
+        Box::new(BooleanQuery::new(must))
+    }
+
+    /// The lines of `channel` with every query word as a substring (bigrams for CJK,
+    /// whole words for Latin script).
+    fn substring_query(&self, channel: i64, words: &[QueryWord]) -> Result<Box<dyn Query>, Error> {
+        let prefix = tenant_prefix(channel);
+        let field = self.fields.bigrams;
+        let mut must: Vec<(Occur, Box<dyn Query>)> = Vec::new();
         for w in words {
-            let mut should: Vec<(Occur, Box<dyn Query>)> = Vec::new();
-            if self.segmenter.is_some() && !w.words.is_empty() {
-                should.push((
-                    Occur::Should,
-                    Box::new(BoostQuery::new(terms_query(f.words, &w.words), WORDS_BOOST)),
-                ));
-            }
             if let Some(c) = w.single_cjk {
-                // A lone character is inside bigrams: as their first or second half
-                // (or a unigram of its own). CJK characters need no regex escaping.
-                should.push((
-                    Occur::Should,
-                    Box::new(RegexQuery::from_pattern(&format!("{c}.?|.{c}"), f.bigrams)?),
+                // A lone character is inside bigrams: as their first or second half (or
+                // a unigram of its own). The prefix is digits, `-` and U+0001; CJK
+                // characters need no escaping.
+                let pattern = format!(
+                    "{}(?:{c}.?|.{c})",
+                    prefix.replace('-', "\\-").replace('\u{1}', "\\x01")
+                );
+                must.push((
+                    Occur::Must,
+                    Box::new(RegexQuery::from_pattern(&pattern, field)?),
                 ));
             } else if !w.bigrams.is_empty() {
-                should.push((Occur::Should, terms_query(f.bigrams, &w.bigrams)));
+                must.push((Occur::Must, terms_query(field, &prefix, &w.bigrams)));
             }
-            if should.is_empty() {
-                continue;
-            }
-            must.push((Occur::Must, Box::new(BooleanQuery::new(should))));
         }
         Ok(Box::new(BooleanQuery::new(must)))
     }
 }
 
-/// One term, or a phrase of several.
-fn terms_query(field: Field, terms: &[String]) -> Box<dyn Query> {
+/// What every indexed term of a channel starts with: its id and U+0001 (which no
+/// analysed term contains).
+fn tenant_prefix(channel: i64) -> String {
+    format!("{channel}\u{1}")
+}
+
+/// One term, or a phrase of several, of one channel.
+fn terms_query(field: Field, prefix: &str, terms: &[String]) -> Box<dyn Query> {
     let terms: Vec<Term> = terms
         .iter()
-        .map(|t| Term::from_field_text(field, t))
+        .map(|t| Term::from_field_text(field, &format!("{prefix}{t}")))
         .collect();
     if terms.len() == 1 {
         Box::new(TermQuery::new(
@@ -554,5 +583,119 @@ fn terms_query(field: Field, terms: &[String]) -> Box<dyn Query> {
         ))
     } else {
         Box::new(PhraseQuery::new(terms))
+    }
+}
+
+/// The most recent matching line of one chat.
+#[derive(Debug, Clone, Copy)]
+struct ChatLatest {
+    chat: i64,
+    created_ms: i64,
+    doc: DocAddress,
+}
+
+/// The chats with a line matching `query`, most recent line first.
+fn latest(searcher: &Searcher, query: &dyn Query) -> Result<Vec<ChatLatest>, Error> {
+    let mut chats: Vec<ChatLatest> = searcher
+        .search(query, &LatestPerChat)?
+        .into_values()
+        .collect();
+    chats.sort_by(|a, b| b.created_ms.cmp(&a.created_ms).then(b.chat.cmp(&a.chat)));
+    Ok(chats)
+}
+
+fn keep_latest(latest: &mut HashMap<i64, ChatLatest>, candidate: ChatLatest) {
+    match latest.get_mut(&candidate.chat) {
+        Some(l) if l.created_ms >= candidate.created_ms => {}
+        Some(l) => *l = candidate,
+        None => {
+            latest.insert(candidate.chat, candidate);
+        }
+    }
+}
+
+/// Collects every matching line without scoring, keeping each chat's most recent one.
+/// The chat and time come from fast fields, so no stored document is read until the
+/// final page is known; lines of one chat are mostly adjacent, so a chat repeating the
+/// previous line's skips the map.
+struct LatestPerChat;
+
+struct LatestPerChatSegment {
+    segment: SegmentOrdinal,
+    chat: Column<i64>,
+    created: Column<i64>,
+    latest: HashMap<i64, ChatLatest>,
+    run: Option<ChatLatest>,
+}
+
+impl Collector for LatestPerChat {
+    type Fruit = HashMap<i64, ChatLatest>;
+    type Child = LatestPerChatSegment;
+
+    fn for_segment(
+        &self,
+        segment: SegmentOrdinal,
+        reader: &SegmentReader,
+    ) -> tantivy::Result<LatestPerChatSegment> {
+        let ff = reader.fast_fields();
+        Ok(LatestPerChatSegment {
+            segment,
+            chat: ff.i64("chat_id")?,
+            created: ff.i64("created_ms")?,
+            latest: HashMap::new(),
+            run: None,
+        })
+    }
+
+    fn requires_scoring(&self) -> bool {
+        false
+    }
+
+    fn merge_fruits(
+        &self,
+        fruits: Vec<HashMap<i64, ChatLatest>>,
+    ) -> tantivy::Result<HashMap<i64, ChatLatest>> {
+        let mut all = HashMap::new();
+        for fruit in fruits {
+            for (_, l) in fruit {
+                keep_latest(&mut all, l);
+            }
+        }
+        Ok(all)
+    }
+}
+
+impl SegmentCollector for LatestPerChatSegment {
+    type Fruit = HashMap<i64, ChatLatest>;
+
+    fn collect(&mut self, doc: DocId, _score: Score) {
+        let Some(chat) = self.chat.first(doc) else {
+            return;
+        };
+        let created_ms = self.created.first(doc).unwrap_or(0);
+        let line = ChatLatest {
+            chat,
+            created_ms,
+            doc: DocAddress::new(self.segment, doc),
+        };
+        match &mut self.run {
+            Some(r) if r.chat == chat => {
+                if created_ms > r.created_ms {
+                    *r = line;
+                }
+            }
+            run => {
+                if let Some(done) = run.replace(line) {
+                    keep_latest(&mut self.latest, done);
+                }
+            }
+        }
+    }
+
+    fn harvest(mut self) -> HashMap<i64, ChatLatest> {
+        if let Some(done) = self.run.take() {
+            keep_latest(&mut self.latest, done);
+        }
+        self.latest
     }
 }

@@ -44,4 +44,7 @@ pub enum Error {
         "the search index in {0} is in use by another process (a running `denwa serve`?); stop it first"
     )]
     Locked(PathBuf),
+    /// A rebuild's source of documents failed; the index was left as it was.
+    #[error("rebuilding the search index: {0}")]
+    Source(String),
 }

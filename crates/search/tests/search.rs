@@ -222,7 +222,7 @@ fn a_channel_never_sees_another_channels_lines() {
 }
 
 #[test]
-fn one_hit_per_chat_best_line_first() {
+fn one_hit_per_chat_word_matches_first_then_most_recent() {
     let dir = tempfile::tempdir().unwrap();
     let index = open(dir.path());
     add_all(
@@ -230,19 +230,27 @@ fn one_hit_per_chat_best_line_first() {
         &[
             note(1, 50, 1, "refund"),
             note(1, 50, 2, "refund refund, about the refund"),
-            note(
-                1,
-                51,
-                3,
-                "a long line that mentions a refund once among many other words here",
-            ),
+            note(1, 51, 3, "a line that mentions a refund"),
+            note(1, 52, 5, "東京都の請求書"),
+            note(1, 53, 4, "京都の請求書"),
         ],
     );
     let hits = index.search(1, "refund", 10).unwrap();
-    assert_eq!(hits.iter().map(|h| h.chat_id).collect::<Vec<_>>(), [50, 51]);
-    assert!(hits[0].score >= hits[1].score);
+    assert_eq!(hits.iter().map(|h| h.chat_id).collect::<Vec<_>>(), [51, 50]);
+    // A chat's most recent matching line.
+    assert_eq!(hits[1].key, Document::message_key(2));
+    assert!(hits.iter().all(|h| h.word_match));
     // The limit counts chats.
     assert_eq!(index.search(1, "refund", 1).unwrap().len(), 1);
+
+    // 京都 is a word of chat 53's line, only a substring of chat 52's (東京 + 都):
+    // the word match comes first, though older.
+    let hits = index.search(1, "京都", 10).unwrap();
+    assert_eq!(hits.iter().map(|h| h.chat_id).collect::<Vec<_>>(), [53, 52]);
+    assert_eq!(
+        hits.iter().map(|h| h.word_match).collect::<Vec<_>>(),
+        [true, false]
+    );
 }
 
 #[test]
@@ -295,13 +303,28 @@ fn reindex_replaces_everything_and_reports_progress() {
         .map(|i| note(1, 100 + i % 50, 10 + i, &format!("line {i} 請求書 invoice")))
         .collect();
     let mut reports = Vec::new();
-    let n = index.reindex(docs, |done| reports.push(done)).unwrap();
+    let n = index
+        .reindex(docs.into_iter().map(Ok::<_, String>), |done| {
+            reports.push(done)
+        })
+        .unwrap();
     assert_eq!(n, 2_500);
     assert_eq!(reports, [1_000, 2_000, 2_500]);
     assert_eq!(index.num_docs(), 2_500);
     assert!(chats(&index, 1, "refund").is_empty());
     assert_eq!(index.search(1, "請求書", 100).unwrap().len(), 50);
     assert!(index.size_on_disk() > 0);
+
+    // A failing source leaves the index as it was.
+    let failing = vec![
+        Ok(note(1, 999, 99_999, "refund")),
+        Err("the store went away"),
+    ];
+    let err = index.reindex(failing, |_| {}).unwrap_err();
+    assert!(matches!(err, Error::Source(_)), "{err}");
+    assert_eq!(index.num_docs(), 2_500);
+    assert!(chats(&index, 1, "refund").is_empty());
+    assert_eq!(index.search(1, "請求書", 100).unwrap().len(), 50);
 }
 
 #[test]

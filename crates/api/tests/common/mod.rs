@@ -52,6 +52,48 @@ pub async fn start() -> Server {
     }
 }
 
+/// [`start`] with a search index in the temp dir, fed from the bus (the Japanese
+/// dictionary is built once into the target folder; needs Debian's mecab-ipadic).
+pub async fn start_with_search() -> (Server, Arc<denwa_search::Index>) {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(
+        SqliteStore::open(&dir.path().join("t.sqlite3"))
+            .await
+            .unwrap(),
+    );
+    let config = denwa_search::Config {
+        dictionary_cache: Some(
+            std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("denwa-search-dictionary"),
+        ),
+        ..Default::default()
+    };
+    let search_dir = dir.path().join("search");
+    let index =
+        tokio::task::spawn_blocking(move || denwa_search::Index::open_with(&search_dir, config))
+            .await
+            .unwrap()
+            .unwrap();
+    assert!(index.has_dictionary(), "mecab-ipadic is installed");
+    let index = Arc::new(index);
+    let mut state = AppState::new(store.clone());
+    state.search = Some(index.clone());
+    denwa_api::search::spawn_indexer(index.clone(), state.bus.subscribe());
+    let app = denwa_api::app(state, None);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let served = app.clone();
+    tokio::spawn(async move { axum::serve(listener, served).await.unwrap() });
+    (
+        Server {
+            addr,
+            store,
+            app,
+            _dir: dir,
+        },
+        index,
+    )
+}
+
 impl Server {
     pub async fn tenant(&self, tag: &str, number: &str) -> Tenant {
         let s = &self.store;
