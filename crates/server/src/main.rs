@@ -3,6 +3,7 @@
 
 mod config;
 mod demo;
+mod search;
 mod telephony;
 
 use std::path::{Path, PathBuf};
@@ -136,6 +137,9 @@ enum AdminCommand {
         #[arg(long, env = "DENWA_SIP_PASSWORD", hide_env_values = true)]
         password: Option<String>,
     },
+    /// Rebuild the search index from the database, with a progress bar (stop `denwa
+    /// serve` first: one process writes the index at a time).
+    Reindex,
     /// Create an integration API key; prints the access key and secret once.
     CreateApiKey {
         /// Channel id.
@@ -152,7 +156,7 @@ fn main() -> anyhow::Result<()> {
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| "info,sqlx=warn".into()),
+                .unwrap_or_else(|_| "info,sqlx=warn,tantivy=warn".into()),
         )
         .with_writer(std::io::stderr)
         .init();
@@ -210,6 +214,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         None => None,
     };
     let mut state = state;
+    state.search = search::start(&config.data_dir, store.clone(), state.bus.as_ref()).await;
     state.telephony = telephony.as_ref().map(telephony::Telephony::handle);
     state.calls = telephony.as_ref().map(telephony::Telephony::calls);
     let app = denwa_api::app(state, web_dir);
@@ -387,6 +392,7 @@ async fn admin(args: AdminArgs) -> anyhow::Result<()> {
             println!("SIP username: {}", account.username);
             println!("SIP password: {}", account.password);
         }
+        AdminCommand::Reindex => search::reindex(&args.data_dir, &store).await?,
         AdminCommand::CreateApiKey { channel, name } => {
             let (key, secret, _) = store.create_api_key(channel, &name, None).await?;
             println!("access key: {}", key.access_key);
