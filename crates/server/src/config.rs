@@ -267,7 +267,7 @@ mod tests {
             .unwrap()
             .telephony
             .unwrap();
-        assert_eq!(t.sip, "0.0.0.0:5060".parse().unwrap());
+        assert_eq!(t.sip, "0.0.0.0:5060".parse::<SocketAddr>().unwrap());
         assert!(!t.sip_explicit);
         assert_eq!(t.rtp_ports, (20000, 20999));
         assert_eq!(t.ring_timeout, Duration::from_secs(30));
@@ -278,7 +278,7 @@ mod tests {
         let mut a = args();
         a.sip_public_ip = Some("203.0.113.9".into());
         let t = a.resolve(file).unwrap().telephony.unwrap();
-        assert_eq!(t.sip, "127.0.0.1:5070".parse().unwrap());
+        assert_eq!(t.sip, "127.0.0.1:5070".parse::<SocketAddr>().unwrap());
         assert!(t.sip_explicit);
         assert_eq!(t.public_ip, Some("203.0.113.9".parse().unwrap()));
         assert_eq!(t.rtp_ports, (30000, 30099));
