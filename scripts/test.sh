@@ -8,7 +8,7 @@ start=$(date +%s)
 
 apt_install ca-certificates pkg-config build-essential chromium \
     sip-tester tshark baresip sox iproute2 python3 libopus-dev mecab-ipadic \
-    cmake espeak-ng python3-pip unzip
+    cmake espeak-ng python3-pip unzip python3-venv
 ensure_rust
 ensure_node
 
@@ -24,6 +24,14 @@ if [ ! -f "$models/tiny.en/model.bin" ] || [ ! -f "$models/base/model.bin" ]; th
     bash scripts/fetch_whisper_models.sh "$models"
 fi
 export DENWA_WHISPER_MODELS="$(cd "$models" && pwd)"
+
+echo "==> python-odata (PyPI, pinned) for the BI feed test (crates/server/tests/stats_bi.rs)"
+odata_venv="${CARGO_TARGET_DIR:-target}/odata-venv"
+if ! "$odata_venv/bin/python" -c "import odata" 2>/dev/null; then
+    python3 -m venv "$odata_venv"
+    "$odata_venv/bin/pip" install -q python-odata==0.8.1
+fi
+export DENWA_ODATA_PYTHON="$(cd "$odata_venv" && pwd)/bin/python"
 
 echo "==> cargo test"
 cargo test --workspace

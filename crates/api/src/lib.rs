@@ -17,6 +17,7 @@ pub mod error;
 pub mod extract;
 pub mod metrics;
 pub mod open;
+pub mod stats;
 pub mod search;
 pub mod telephony;
 pub mod ws;
@@ -135,6 +136,7 @@ fn api_router() -> OpenApiRouter<AppState> {
         .merge(console::router())
         .merge(calls::router())
         .merge(open::router())
+        .merge(stats::router())
 }
 
 /// The whole HTTP application. `web_dir` is the built console (`web/dist`), served for
@@ -145,6 +147,7 @@ pub fn app(state: AppState, web_dir: Option<PathBuf>) -> Router {
     let mut router = Router::new()
         .merge(api)
         .route("/api/v1/events", get(ws::events))
+        .merge(stats::odata_router())
         .route(
             "/openapi.json",
             get(move || {

@@ -3,6 +3,7 @@
 
 mod config;
 mod demo;
+mod generate;
 mod search;
 mod telephony;
 
@@ -149,6 +150,8 @@ enum AdminCommand {
         #[arg(long, default_value = "integration")]
         name: String,
     },
+    /// Fill a channel with realistic synthetic call history (demos, benchmarks).
+    GenerateCalls(generate::GenerateArgs),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -399,6 +402,7 @@ async fn admin(args: AdminArgs) -> anyhow::Result<()> {
             println!("secret:     {secret}");
             println!("(the secret is shown only now; it is stored hashed)");
         }
+        AdminCommand::GenerateCalls(a) => generate::run(&store, a).await?,
     }
     store.close().await;
     Ok(())
