@@ -59,6 +59,36 @@ pub(crate) async fn events(
         .on_upgrade(move |socket| serve(socket, state, staff.id, channels, rx)))
 }
 
+/// The `{"type":"event","event":…}` frame of an event, serialised once however many
+/// consoles receive it: every WebSocket of the event's channel gets the same bytes (the
+/// last frames are kept in a small table indexed by event id).
+fn frame(event: &Event) -> Utf8Bytes {
+    const SLOTS: usize = 256;
+    type Slot = std::sync::Mutex<Option<(i64, Utf8Bytes)>>;
+    static CACHE: std::sync::LazyLock<Vec<Slot>> =
+        std::sync::LazyLock::new(|| (0..SLOTS).map(|_| std::sync::Mutex::new(None)).collect());
+    let slot = &CACHE[event.id.rem_euclid(SLOTS as i64) as usize];
+    if let Some((id, text)) = slot.lock().unwrap_or_else(|p| p.into_inner()).as_ref()
+        && *id == event.id
+    {
+        return text.clone();
+    }
+    #[derive(serde::Serialize)]
+    struct Frame<'a> {
+        r#type: &'static str,
+        event: &'a Event,
+    }
+    let text = Utf8Bytes::from(
+        serde_json::to_string(&Frame {
+            r#type: "event",
+            event,
+        })
+        .unwrap_or_else(|_| r#"{"type":"resync"}"#.to_owned()),
+    );
+    *slot.lock().unwrap_or_else(|p| p.into_inner()) = Some((event.id, text.clone()));
+    text
+}
+
 async fn serve(
     socket: WebSocket,
     state: AppState,
@@ -85,14 +115,12 @@ async fn serve(
         tokio::select! {
             received = rx.recv() => {
                 let text = match received {
-                    Ok(event) if visible_to(&event, staff, &channels) => {
-                        serde_json::json!({ "type": "event", "event": *event }).to_string()
-                    }
+                    Ok(event) if visible_to(&event, staff, &channels) => frame(&event),
                     Ok(_) => continue,
-                    Err(RecvError::Lagged(_)) => r#"{"type":"resync"}"#.to_owned(),
+                    Err(RecvError::Lagged(_)) => Utf8Bytes::from_static(r#"{"type":"resync"}"#),
                     Err(RecvError::Closed) => break,
                 };
-                if tx.send(Message::Text(Utf8Bytes::from(text))).await.is_err() {
+                if tx.send(Message::Text(text)).await.is_err() {
                     break;
                 }
             }
