@@ -259,7 +259,14 @@ async fn accept_call(
             "the SDP offer is larger than 64 KiB",
         ));
     }
-    let sdp = act(&state, &session, cid, id, CallAction::Accept { sdp: body.sdp }).await?;
+    let sdp = act(
+        &state,
+        &session,
+        cid,
+        id,
+        CallAction::Accept { sdp: body.sdp },
+    )
+    .await?;
     Ok(axum::Json(AcceptAnswer { sdp }))
 }
 

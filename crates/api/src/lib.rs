@@ -17,8 +17,8 @@ pub mod error;
 pub mod extract;
 pub mod metrics;
 pub mod open;
-pub mod stats;
 pub mod search;
+pub mod stats;
 pub mod telephony;
 pub mod ws;
 

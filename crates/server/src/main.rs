@@ -211,9 +211,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     });
     let state = AppState::new(store.clone());
     let telephony = match config.telephony.clone() {
-        Some(t) => {
-            telephony::Telephony::start(t, store.clone(), &state, stop_rx.clone()).await?
-        }
+        Some(t) => telephony::Telephony::start(t, store.clone(), &state, stop_rx.clone()).await?,
         None => None,
     };
     let mut state = state;
