@@ -37,7 +37,7 @@ for n in $sizes; do
     "$DENWA_BIN" admin --data-dir "$data" create-channel --name Bench --time-zone Asia/Tokyo >/dev/null
     t0=$(date +%s.%N)
     "$DENWA_BIN" admin --data-dir "$data" generate-calls --channel 1 --calls "$n" --days 90 --quiet
-    gen_s=$(echo "$(date +%s.%N) - $t0" | bc)
+    gen_s=$(python3 -c "import sys; print(float(sys.argv[2]) - float(sys.argv[1]))" "$t0" "$(date +%s.%N)")
     keys=$("$DENWA_BIN" admin --data-dir "$data" create-api-key --channel 1)
     key=$(echo "$keys" | sed -n 's/^access key: *//p')
     secret=$(echo "$keys" | sed -n 's/^secret: *//p')
