@@ -34,7 +34,7 @@ fi
 export DENWA_ODATA_PYTHON="$(cd "$odata_venv" && pwd)/bin/python"
 
 echo "==> cargo test"
-cargo test --workspace
+cargo test --workspace --no-fail-fast
 
 echo "==> media with Opus (browser legs; links Debian's libopus)"
 cargo clippy -p denwa-media --all-targets --features opus -- -D warnings
