@@ -9,14 +9,37 @@ use std::io::Write;
 use std::net::{TcpStream, UdpSocket};
 use std::time::{Duration, Instant};
 
-use sip_support::{Server, free_block, sipp_caller};
+use sip_support::{Console, Server, free_block, get_json, http, login, sipp_caller};
 
 /// The demo channel's number, national form (normalised with the channel's region, JP).
 const DID: &str = "05012345678";
 
+/// A staff console open on the demo channel: with someone online the DID rings (with
+/// nobody online the call is missed at once with `noOperator`, SPEC IN-5).
+fn someone_online(server: &Server) -> (String, Console) {
+    let token = login(server);
+    let console = Console::open(server, &token);
+    (token, console)
+}
+
+/// Sets the demo channel's ring timeout (its routing setting).
+fn set_ring_timeout(server: &Server, token: &str, secs: u32) {
+    let mut routing = get_json(server, token, "/api/v1/channels/1/routing");
+    routing["ring_timeout_secs"] = secs.into();
+    let (status, body) = http(
+        server,
+        "PUT",
+        "/api/v1/channels/1/routing",
+        Some(token),
+        &routing.to_string(),
+    );
+    assert_eq!(status, 200, "{body}");
+}
+
 #[test]
 fn cancel_while_a_did_rings_gets_487() {
     let server = Server::start(&[]);
+    let _online = someone_online(&server);
     let run = sipp_caller(
         &server,
         &[
@@ -35,6 +58,7 @@ fn cancel_while_a_did_rings_gets_487() {
 #[test]
 fn e164_form_of_the_did_rings_too_and_an_unknown_number_gets_404() {
     let server = Server::start(&[]);
+    let _online = someone_online(&server);
     let run = sipp_caller(
         &server,
         &[
@@ -129,7 +153,9 @@ fn until_status(sock: &UdpSocket, status: &str, timeout: Duration) -> Vec<String
 
 #[test]
 fn a_did_nobody_answers_gets_480_at_the_ring_timeout_with_rport_filled_in() {
-    let server = Server::start(&["--ring-timeout", "2"]);
+    let server = Server::start(&[]);
+    let (token, _online) = someone_online(&server);
+    set_ring_timeout(&server, &token, 2);
     let port = free_block(2);
     let sock = UdpSocket::bind(("127.0.0.1", port)).unwrap();
     sock.connect(server.sip_addr()).unwrap();
