@@ -13,7 +13,10 @@ use denwa_core::Event;
 use denwa_core::model::{ChannelId, StaffId};
 use futures_util::{SinkExt, StreamExt};
 use serde::Deserialize;
-use tokio::sync::broadcast::error::RecvError;
+use tokio::sync::broadcast::error::{RecvError, TryRecvError};
+
+/// At most this many frames are written per flush, so a busy bus can't starve pings.
+const MAX_BATCH: usize = 64;
 
 use crate::AppState;
 use crate::error::ApiError;
@@ -114,13 +117,40 @@ async fn serve(
     loop {
         tokio::select! {
             received = rx.recv() => {
-                let text = match received {
-                    Ok(event) if visible_to(&event, staff, &channels) => frame(&event),
-                    Ok(_) => continue,
-                    Err(RecvError::Lagged(_)) => Utf8Bytes::from_static(r#"{"type":"resync"}"#),
-                    Err(RecvError::Closed) => break,
-                };
-                if tx.send(Message::Text(text)).await.is_err() {
+                // Events come in bursts (a call's start is several): queue every frame
+                // already waiting and write them with one flush, not one write each.
+                let mut next = Some(received);
+                let mut queued = 0usize;
+                let mut closed = false;
+                while let Some(received) = next.take() {
+                    let text = match received {
+                        Ok(event) if visible_to(&event, staff, &channels) => Some(frame(&event)),
+                        Ok(_) => None,
+                        Err(RecvError::Lagged(_)) => {
+                            Some(Utf8Bytes::from_static(r#"{"type":"resync"}"#))
+                        }
+                        Err(RecvError::Closed) => {
+                            closed = true;
+                            None
+                        }
+                    };
+                    if let Some(text) = text {
+                        if tx.feed(Message::Text(text)).await.is_err() {
+                            closed = true;
+                            break;
+                        }
+                        queued += 1;
+                    }
+                    if queued < MAX_BATCH && !closed {
+                        next = match rx.try_recv() {
+                            Ok(e) => Some(Ok(e)),
+                            Err(TryRecvError::Lagged(n)) => Some(Err(RecvError::Lagged(n))),
+                            Err(TryRecvError::Closed) => Some(Err(RecvError::Closed)),
+                            Err(TryRecvError::Empty) => None,
+                        };
+                    }
+                }
+                if (queued > 0 && tx.flush().await.is_err()) || closed {
                     break;
                 }
             }
