@@ -18,6 +18,20 @@ export interface Settings {
 }
 export type SettingKey = keyof Settings;
 
+/** A channel API key for the open API and the OData feed (the secret is never listed). */
+export interface ApiKey {
+  id: number;
+  name: string;
+  access_key: string;
+  created_at: string;
+}
+
+/** A key just created: its secret, shown this once. */
+export interface ApiKeyCreated {
+  key: ApiKey;
+  secret: string;
+}
+
 /** My SIP softphone account (`/api/v1/me/sip-account`). */
 export interface SipAccount {
   staff_id: number;

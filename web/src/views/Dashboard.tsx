@@ -68,20 +68,20 @@ export function Dashboard() {
       </button>
     </th>
   );
-  const cards: [string, string][] = m
+  const cards: [string, string, string][] = m
     ? [
-        [L('Total calls', '総コール数'), String(m.total)],
-        [L('Outbound', '発信'), String(m.outbound)],
-        [L('Answered', '応答'), String(m.answered)],
-        [L('Missed', '不在'), String(m.missed)],
-        [L('Inbound completion', '着信完了率'), pct(m.inbound_completion_rate)],
-        [L('Outbound completion', '発信完了率'), pct(m.outbound_completion_rate)],
-        [L('Avg call duration', '平均通話時間'), duration(m.avg_call_duration_ms)],
-        [L('Avg first response', '平均初回応答時間'), duration(m.avg_first_response_ms)],
-        [L('Avg wrap-up', '平均後処理時間'), duration(m.avg_wrap_up_ms)],
-        [L('Service level (20 s)', 'サービスレベル (20秒)'), pct(m.service_level)],
-        [L('Avg speed of answer', '平均応答速度'), duration(m.avg_speed_of_answer_ms)],
-        [L('Abandonment', '放棄率'), pct(m.abandonment_rate)],
+        ['total', L('Total calls', '総コール数'), String(m.total)],
+        ['outbound', L('Outbound', '発信'), String(m.outbound)],
+        ['answered', L('Answered', '応答'), String(m.answered)],
+        ['missed', L('Missed', '不在'), String(m.missed)],
+        ['inbound_completion', L('Inbound completion', '着信完了率'), pct(m.inbound_completion_rate)],
+        ['outbound_completion', L('Outbound completion', '発信完了率'), pct(m.outbound_completion_rate)],
+        ['avg_call_duration', L('Avg call duration', '平均通話時間'), duration(m.avg_call_duration_ms)],
+        ['avg_first_response', L('Avg first response', '平均初回応答時間'), duration(m.avg_first_response_ms)],
+        ['avg_wrap_up', L('Avg wrap-up', '平均後処理時間'), duration(m.avg_wrap_up_ms)],
+        ['service_level', L('Service level (20 s)', 'サービスレベル (20秒)'), pct(m.service_level)],
+        ['avg_speed_of_answer', L('Avg speed of answer', '平均応答速度'), duration(m.avg_speed_of_answer_ms)],
+        ['abandonment', L('Abandonment', '放棄率'), pct(m.abandonment_rate)],
       ]
     : [];
 
@@ -110,19 +110,19 @@ export function Dashboard() {
             {members.map((x) => <option key={x.staff.id} value={x.staff.id}>{x.staff.name}</option>)}
           </select>
         </label>
-        <button type="button" onClick={() => void download('csv')}>{L('Download CSV', 'CSVダウンロード')}</button>
-        <button type="button" onClick={() => void download('xlsx')}>{L('Download Excel', 'Excelダウンロード')}</button>
+        <button type="button" data-testid="download-csv" onClick={() => void download('csv')}>{L('Download CSV', 'CSVダウンロード')}</button>
+        <button type="button" data-testid="download-xlsx" onClick={() => void download('xlsx')}>{L('Download Excel', 'Excelダウンロード')}</button>
       </form>
       {error && <p className="error" role="alert">{error}</p>}
       {data && (
         <>
           <p className="small">{data.from} – {data.to} ({data.time_zone})</p>
           <ul className="stats-cards">
-            {cards.map(([label, value]) => (
-              <li key={label} className="card"><span className="small">{label}</span><strong data-testid={`card-${label}`}>{value}</strong></li>
+            {cards.map(([key, label, value]) => (
+              <li key={key} className="card"><span className="small">{label}</span><strong data-testid={`card-${key}`}>{value}</strong></li>
             ))}
           </ul>
-          <p className="small">
+          <p className="small" data-testid="missed-by-reason">
             {L('Missed by reason', '不在理由')}: notInOperation {m?.missed_by_reason.notInOperation} · noOperator {m?.missed_by_reason.noOperator} · userLeft {m?.missed_by_reason.userLeft}
           </p>
           <h2>{L('Calls per period', '期間別コール数')}</h2>

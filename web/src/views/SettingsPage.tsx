@@ -1,8 +1,9 @@
-import { useEffect, useState } from 'react';
-import type { SettingKey, SipAccount } from '../api/types';
+import { useEffect, useState, type FormEvent } from 'react';
+import type { ApiKey, ApiKeyCreated, SettingKey, SipAccount } from '../api/types';
 import { useConsole } from '../console';
 import { useI18n } from '../i18n/context';
 import { ErrorNote } from '../components/ErrorNote';
+import { fmtTime } from '../util';
 
 const KEYS: readonly SettingKey[] = ['unassigned_call_notification', 'do_not_disturb', 'auto_mute_on_join'];
 
@@ -63,6 +64,7 @@ export function SettingsPage() {
         <ErrorNote error={error} />
       </div>
       <SoftphoneCard />
+      {(c.membership.role === 'owner' || c.membership.role === 'manager') && <ApiKeysCard />}
       <h2>{t('settings.account')}</h2>
       <p className="muted">
         {c.me.staff.name} · {c.me.staff.email}
@@ -136,6 +138,129 @@ function SoftphoneCard() {
             {account ? t('settings.sip.renew') : t('settings.sip.create')}
           </button>
         )}
+        <ErrorNote error={error} />
+      </div>
+    </>
+  );
+}
+
+/** The channel's API keys (managers): BI tools read the OData feed with one (SPEC ST-5, ST-6). */
+function ApiKeysCard() {
+  const { t, lang } = useI18n();
+  const c = useConsole();
+  const [keys, setKeys] = useState<ApiKey[] | null>(null);
+  const [name, setName] = useState('');
+  const [created, setCreated] = useState<ApiKeyCreated | null>(null);
+  const [busy, setBusy] = useState(false);
+  const [error, setError] = useState<unknown>(null);
+  const base = `/api/v1/channels/${c.cid}/api-keys`;
+
+  useEffect(() => {
+    let live = true;
+    c.api.request<ApiKey[]>('GET', base).then(
+      (k) => live && setKeys(k),
+      (e: unknown) => live && setError(e),
+    );
+    return () => {
+      live = false;
+    };
+  }, [c.api, base]);
+
+  const create = (e: FormEvent) => {
+    e.preventDefault();
+    const n = name.trim();
+    if (!n) return;
+    setBusy(true);
+    setError(null);
+    c.api
+      .request<ApiKeyCreated>('POST', base, { name: n })
+      .then(
+        (k) => {
+          setCreated(k);
+          setKeys((ks) => [...(ks ?? []), k.key]);
+          setName('');
+        },
+        (err: unknown) => setError(err),
+      )
+      .finally(() => setBusy(false));
+  };
+
+  const revoke = (k: ApiKey) => {
+    if (!window.confirm(t('apiKeys.revokeConfirm', { name: k.name }))) return;
+    setError(null);
+    c.api.request<void>('DELETE', `${base}/${k.id}`).then(
+      () => {
+        setKeys((ks) => (ks ?? []).filter((x) => x.id !== k.id));
+        setCreated((cr) => (cr && cr.key.id === k.id ? null : cr));
+      },
+      (err: unknown) => setError(err),
+    );
+  };
+
+  return (
+    <>
+      <h2>{t('apiKeys.title')}</h2>
+      <div className="card" data-testid="api-keys">
+        <p className="muted small">{t('apiKeys.help')}</p>
+        <dl className="kv">
+          <dt>{t('apiKeys.feed')}</dt>
+          <dd>
+            <code data-testid="odata-url">{`${location.origin}/open/v1/odata/`}</code>
+          </dd>
+        </dl>
+        {created && (
+          <div className="notice" role="status" data-testid="api-key-created">
+            <p className="small">{t('apiKeys.secretOnce')}</p>
+            <dl className="kv">
+              <dt>{t('apiKeys.accessKey')}</dt>
+              <dd>
+                <code data-testid="api-key-access">{created.key.access_key}</code>
+              </dd>
+              <dt>{t('apiKeys.secret')}</dt>
+              <dd>
+                <code data-testid="api-key-secret">{created.secret}</code>
+              </dd>
+            </dl>
+          </div>
+        )}
+        {keys && keys.length === 0 && <p>{t('apiKeys.none')}</p>}
+        {keys && keys.length > 0 && (
+          <table className="keys-table" data-testid="api-key-list">
+            <thead>
+              <tr>
+                <th scope="col">{t('apiKeys.name')}</th>
+                <th scope="col">{t('apiKeys.accessKey')}</th>
+                <th scope="col">{t('apiKeys.created')}</th>
+                <th />
+              </tr>
+            </thead>
+            <tbody>
+              {keys.map((k) => (
+                <tr key={k.id} data-key-id={k.id}>
+                  <td>{k.name}</td>
+                  <td>
+                    <code>{k.access_key}</code>
+                  </td>
+                  <td>{fmtTime(k.created_at, lang, c.timeZone)}</td>
+                  <td>
+                    <button type="button" className="link" data-testid="api-key-revoke" onClick={() => revoke(k)}>
+                      {t('apiKeys.revoke')}
+                    </button>
+                  </td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        )}
+        <form className="row" onSubmit={create}>
+          <label>
+            {t('apiKeys.name')}{' '}
+            <input data-testid="api-key-name" value={name} maxLength={100} onChange={(e) => setName(e.target.value)} />
+          </label>{' '}
+          <button type="submit" data-testid="api-key-create" disabled={busy || !name.trim()}>
+            {t('apiKeys.create')}
+          </button>
+        </form>
         <ErrorNote error={error} />
       </div>
     </>
