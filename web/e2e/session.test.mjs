@@ -91,9 +91,17 @@ describe('session and live list', () => {
     assert.equal(await b.getByTestId('chat-row').first().getAttribute('data-chat-id'), String(id), 'newest activity first');
 
     // Keyword search (server-side) finds it by its message, and nothing for a word nobody wrote.
-    await b.getByTestId('filter-keyword').fill('insertion');
-    await b.getByRole('button', { name: 'Search' }).click();
-    await b.locator('[data-testid=chat-list][data-query="state=opened&q=insertion"]').waitFor({ state: 'attached' });
+    // The index commits each burst of messages as it arrives; under a loaded disk the
+    // commit can take a moment, so search again until the new line is in (at most 15 s).
+    for (let tries = 0; ; tries++) {
+      await b.getByTestId('filter-keyword').fill('insertion');
+      await b.getByRole('button', { name: 'Search' }).click();
+      await b.locator('[data-testid=chat-list][data-query="state=opened&q=insertion"]').waitFor({ state: 'attached' });
+      if ((await b.getByTestId('chat-row').count()) === 1 || tries >= 20) break;
+      await b.getByRole('button', { name: 'Reset' }).click();
+      await b.locator('[data-testid=chat-list][data-query="state=opened"]').waitFor({ state: 'attached' });
+      await b.waitForTimeout(500);
+    }
     assert.equal(await b.getByTestId('chat-row').count(), 1);
     await rowB.waitFor();
     await b.getByTestId('filter-keyword').fill('zzqxnomatch');
