@@ -1,8 +1,8 @@
 //! A channel's own audio with real peers: a caller nobody answers hears the channel's
 //! uploaded announcement as early media (183 with SDP) and is then refused with 480; a
-//! caller who hangs up during it leaves no media behind; an unusable file means no
-//! announcement, never a crash; and a held customer hears the channel's uploaded hold
-//! music instead of the built-in pattern.
+//! caller who hangs up during it leaves no media behind; an unusable file is skipped
+//! (a warning, never a crash) for the routing's named announcement, or none; and a held
+//! customer hears the channel's uploaded hold music instead of the built-in pattern.
 
 mod sip_support;
 
@@ -253,7 +253,7 @@ fn a_caller_who_hangs_up_during_the_announcement_leaves_no_media_behind() {
 }
 
 #[test]
-fn an_unusable_announcement_file_is_skipped_with_a_warning_and_the_caller_refused_at_once() {
+fn an_unusable_announcement_file_is_skipped_with_a_warning_and_the_routings_named_one_is_next() {
     let server = Server::start(&[]);
     // Put there by hand (the API would refuse it): an MP3, not a WAV file.
     let dir = server.dir.path().join("data/channels/1/audio");
@@ -273,6 +273,35 @@ fn an_unusable_announcement_file_is_skipped_with_a_warning_and_the_caller_refuse
     let log = server.log();
     assert!(log.contains("audio file not usable"), "{log}");
     assert!(!log.contains("panicked"), "{log}");
+
+    // The announcement the routing names (`DATA_DIR/announcements/<name>.wav`) still
+    // plays when the channel's own file cannot.
+    let token = login(&server);
+    let mut routing = get_json(&server, &token, "/api/v1/channels/1/routing");
+    routing["announcement"] = "closed".into();
+    let (status, body) = sip_support::http(
+        &server,
+        "PUT",
+        "/api/v1/channels/1/routing",
+        Some(&token),
+        &routing.to_string(),
+    );
+    assert_eq!(status, 200, "{body}");
+    let named = server.dir.path().join("data/announcements");
+    std::fs::create_dir_all(&named).unwrap();
+    std::fs::write(named.join("closed.wav"), tone_wav()).unwrap();
+    let run = sipp_caller(
+        &server,
+        &[
+            ("SERVICE", CHANNEL_NUMBER),
+            ("CALLER", "0312345544"),
+            ("SCENARIO", "announce"),
+            ("EXPECT", "480"),
+            ("ANNOUNCE_MS", "2000"),
+        ],
+    );
+    run.assert_ok(&server, "SIPp caller: the routing's announcement, then 480");
+    assert!(server.log().contains("announcement played"));
 }
 
 /// A 1 kHz tone, 2 s, as an 8 kHz mono WAV file.

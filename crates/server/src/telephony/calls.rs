@@ -888,9 +888,7 @@ impl Service {
                 };
                 let (handle, channel) = (l.handle, l.channel);
                 // The channel's uploaded announcement, else the file the routing names.
-                let uploaded = self
-                    .channel_audio(channel, AudioKind::Announcement)
-                    .filter(|p| p.is_file());
+                let uploaded = self.channel_audio(channel, AudioKind::Announcement);
                 let named = announcement
                     .filter(|name| {
                         !name.is_empty()
@@ -899,11 +897,14 @@ impl Service {
                                 .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
                     })
                     .map(|name| self.cfg.announcements.join(format!("{name}.wav")));
-                let prompt = match uploaded.or(named) {
-                    Some(path) => self.audio.load(&path).await,
-                    None => None,
+                let mut prompt = None;
+                for path in uploaded.into_iter().chain(named) {
+                    // A missing or unusable file gives way to the next one.
+                    if let Some(samples) = self.audio.load(&path).await {
+                        prompt = Prompt::new(samples).ok();
+                        break;
+                    }
                 }
-                .and_then(|samples| Prompt::new(samples).ok());
                 tracing::info!(call = call.0, reason = %reason, announced = prompt.is_some(), "call not answered");
                 let _ = self.edge.send(ToEdge::TurnAway {
                     handle,
