@@ -9,6 +9,7 @@
 //! and then published on the [`Bus`]; the WebSocket pushes events to the staff of the
 //! event's channel only.
 
+pub mod audio;
 pub mod bus;
 pub mod calls;
 pub mod chats;
@@ -61,6 +62,9 @@ pub struct AppState {
     /// The full-text index of messages, notes and transcripts; without it the chat
     /// list's keyword matches message text with SQL `LIKE`.
     pub search: Option<Arc<denwa_search::Index>>,
+    /// Where channels' announcements and hold music are kept; without it the audio
+    /// routes answer 503.
+    pub audio: Option<Arc<audio::ChannelAudio>>,
 }
 
 impl AppState {
@@ -74,6 +78,7 @@ impl AppState {
             calls: None,
             presence: Arc::default(),
             search: None,
+            audio: None,
         }
     }
 
@@ -135,6 +140,7 @@ fn api_router() -> OpenApiRouter<AppState> {
     OpenApiRouter::with_openapi(ApiDoc::openapi())
         .merge(console::router())
         .merge(calls::router())
+        .merge(audio::router())
         .merge(open::router())
         .merge(stats::router())
 }

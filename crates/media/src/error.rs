@@ -54,6 +54,13 @@ pub enum Error {
     /// Hold music must contain at least one sample.
     #[error("hold music is empty")]
     EmptyHoldMusic,
+    /// A prompt must contain at least one sample.
+    #[error("prompt is empty")]
+    EmptyPrompt,
+    /// The bytes are not a WAV file this crate reads (RIFF/WAVE, 16-bit PCM, mono or
+    /// stereo); the message says what is wrong, for the person who chose the file.
+    #[error("not a usable WAV file: {0}")]
+    InvalidWav(String),
     /// Writing a recording track failed.
     #[error("recording I/O: {0}")]
     Io(#[from] std::io::Error),

@@ -1,5 +1,6 @@
 //! Sans-IO media engine for Denwa: RTP/RTCP, G.711, jitter buffer, RFC 4733 DTMF,
-//! packet-loss concealment, resampling, the N-1 conference room and recording taps.
+//! packet-loss concealment, resampling, the N-1 conference room, one-shot prompts,
+//! recording taps and WAV files (tracks written, prompts and hold music read).
 //!
 //! Nothing in this crate opens a socket, reads a clock or spawns a thread: the
 //! server feeds datagrams and `Instant`s in, and drives a 20 ms tick.
@@ -16,6 +17,7 @@ pub mod wav;
 
 pub mod codec;
 pub mod music;
+pub mod prompt;
 pub mod room;
 
 /// The internal sample rate of the mixer.
@@ -27,8 +29,9 @@ pub use codec::Codec;
 pub use error::Error;
 pub use jitter::JitterStats;
 pub use music::HoldMusic;
+pub use prompt::Prompt;
 pub use room::{
     Channel, Event, HoldEndReason, InactivityReason, LegConfig, LegId, LegMode, LegStats, MAX_LEGS,
     Recording, Role, Room, TICK, Transmit, Transport,
 };
-pub use wav::WavWriter;
+pub use wav::{WavAudio, WavWriter, read_wav};

@@ -1,16 +1,26 @@
 //! Hold music (SPEC HD-1): caller-supplied PCM or a built-in generated pattern.
 
-use std::borrow::Cow;
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 
 use crate::resample::Resampler;
 use crate::{Error, FRAME_SAMPLES, INTERNAL_RATE};
 
-/// A looping hold-music source at the 16 kHz internal rate.
-#[derive(Debug, Clone)]
+/// A looping hold-music source at the 16 kHz internal rate. The samples are shared:
+/// every room playing the same file (or the built-in pattern) holds one `Arc`.
+#[derive(Clone)]
 pub struct HoldMusic {
-    samples: Cow<'static, [i16]>,
+    samples: Arc<[i16]>,
     position: usize,
+}
+
+impl std::fmt::Debug for HoldMusic {
+    // The length, not minutes of samples in a log line.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HoldMusic")
+            .field("samples", &self.samples.len())
+            .field("position", &self.position)
+            .finish()
+    }
 }
 
 impl Default for HoldMusic {
@@ -22,11 +32,17 @@ impl Default for HoldMusic {
 impl HoldMusic {
     /// Music from caller-supplied mono PCM at 16 kHz, played in a loop.
     pub fn from_pcm(samples: Vec<i16>) -> Result<Self, Error> {
+        Self::shared(samples.into())
+    }
+
+    /// Music from mono PCM at 16 kHz that other rooms share (a channel's hold-music file,
+    /// decoded once). Cheap: the samples are not copied.
+    pub fn shared(samples: Arc<[i16]>) -> Result<Self, Error> {
         if samples.is_empty() {
             return Err(Error::EmptyHoldMusic);
         }
         Ok(Self {
-            samples: Cow::Owned(samples),
+            samples,
             position: 0,
         })
     }
@@ -38,14 +54,7 @@ impl HoldMusic {
         if samples.is_empty() || sample_rate == 0 {
             return Err(Error::EmptyHoldMusic);
         }
-        if sample_rate == INTERNAL_RATE {
-            return Self::from_pcm(samples.to_vec());
-        }
-        let mut resampler = Resampler::new(sample_rate, INTERNAL_RATE);
-        let mut out = vec![0i16; resampler.output_len(samples.len()) + 1];
-        let n = resampler.process(samples, &mut out);
-        out.truncate(n);
-        Self::from_pcm(out)
+        Self::from_pcm(to_internal_rate(samples, sample_rate))
     }
 
     /// The built-in pattern: a soft arpeggio (C–Am–F–G, four notes per chord) of
@@ -53,9 +62,9 @@ impl HoldMusic {
     /// envelope, around −20 dBFS. Generated once per process, shared by all rooms.
     #[must_use]
     pub fn builtin() -> Self {
-        static BUILTIN: OnceLock<Vec<i16>> = OnceLock::new();
+        static BUILTIN: OnceLock<Arc<[i16]>> = OnceLock::new();
         Self {
-            samples: Cow::Borrowed(BUILTIN.get_or_init(generate_arpeggio)),
+            samples: BUILTIN.get_or_init(|| generate_arpeggio().into()).clone(),
             position: 0,
         }
     }
@@ -68,6 +77,32 @@ impl HoldMusic {
             self.position = (self.position + 1) % self.samples.len();
         }
     }
+}
+
+/// Converts mono PCM at `sample_rate` Hz to the 16 kHz internal rate (a copy when it
+/// already is). Call when loading a file, never on the 20 ms path: it allocates.
+#[must_use]
+pub fn to_internal_rate(samples: &[i16], sample_rate: u32) -> Vec<i16> {
+    if sample_rate == INTERNAL_RATE || samples.is_empty() || sample_rate == 0 {
+        return samples.to_vec();
+    }
+    let mut resampler = Resampler::new(sample_rate, INTERNAL_RATE);
+    let want = resampler.output_len(samples.len());
+    let mut out = Vec::with_capacity(want + FRAME_SAMPLES);
+    // In chunks (the resampler buffers its input as f32), then a little silence to
+    // flush the filter's delay so the last sound is not cut off.
+    let chunk = sample_rate as usize / 10 + 1;
+    let flush = vec![0i16; chunk];
+    let mut scratch = vec![0i16; resampler.output_len(chunk) + 2];
+    for part in samples.chunks(chunk).chain(std::iter::once(&flush[..])) {
+        let n = resampler.process(part, &mut scratch);
+        out.extend_from_slice(&scratch[..n]);
+    }
+    // The filter delays its output by half its length: drop that lead-in.
+    let delay = resampler.delay();
+    out.drain(..delay.min(out.len()));
+    out.truncate(want);
+    out
 }
 
 fn generate_arpeggio() -> Vec<i16> {
@@ -122,6 +157,28 @@ mod tests {
         assert!((4700..=5100).contains(&peak), "peak {peak}");
         assert!(HoldMusic::from_pcm_at(&[], 8000).is_err());
         assert!(HoldMusic::from_pcm(Vec::new()).is_err());
+    }
+
+    #[test]
+    fn converted_files_keep_their_length_and_timing() {
+        for rate in [8_000u32, 22_050, 44_100, 48_000] {
+            // A 1 s file with a short burst at 0.5 s.
+            let mut file = vec![0i16; rate as usize];
+            let at = rate as usize / 2;
+            for (i, s) in file[at..at + rate as usize / 200].iter_mut().enumerate() {
+                *s = if i % 2 == 0 { 8000 } else { -8000 } / 4 + 6000;
+            }
+            let out = to_internal_rate(&file, rate);
+            assert_eq!(out.len(), 16_000, "{rate} Hz");
+            let peak = out
+                .iter()
+                .enumerate()
+                .max_by_key(|(_, s)| s.unsigned_abs())
+                .map(|(i, _)| i)
+                .unwrap();
+            assert!((8000..8100).contains(&peak), "{rate} Hz: burst at {peak}");
+        }
+        assert_eq!(to_internal_rate(&[1, 2, 3], 16_000), vec![1, 2, 3]);
     }
 
     #[test]

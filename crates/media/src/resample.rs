@@ -119,6 +119,13 @@ impl Resampler {
         input_len * self.up / self.down
     }
 
+    /// How many output samples the filter delays the signal by (half its length): the
+    /// output sample `k + delay()` belongs to the input instant of output sample `k`.
+    #[must_use]
+    pub fn delay(&self) -> usize {
+        (self.taps * self.up).saturating_sub(1) / 2 / self.down
+    }
+
     /// Resamples one frame. Call once per frame in stream order; state carries over
     /// between calls. Writes at most `output.len()` samples and returns how many.
     pub fn process(&mut self, input: &[i16], output: &mut [i16]) -> usize {

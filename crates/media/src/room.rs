@@ -1,5 +1,6 @@
 //! The conference room: up to [`MAX_LEGS`] legs mixed N-1 every 20 ms, with
-//! mute, hold with hold music, per-leg gain, DTMF, an echo mode and recording taps.
+//! mute, hold with hold music, one-shot prompts, per-leg gain, DTMF, an echo mode and
+//! recording taps.
 //!
 //! # Run loop (str0m / quinn-proto style)
 //! ```text
@@ -22,6 +23,7 @@ use crate::dtmf::{DtmfDigit, DtmfReceiver, DtmfSender};
 use crate::jitter::{JitterBuffer, JitterStats, Playout};
 use crate::music::HoldMusic;
 use crate::plc::Concealer;
+use crate::prompt::{Playback, Prompt};
 use crate::rtp::{self, ReceiveStats, RemoteReport, ReportInput, RtpHeader, SeqVerdict};
 use crate::{Error, FRAME_SAMPLES};
 
@@ -213,6 +215,12 @@ pub enum Event {
         /// Why.
         reason: HoldEndReason,
     },
+    /// The prompt started with [`Room::play`] has been played to its end (its last
+    /// sample went out in this tick's packet).
+    PromptFinished {
+        /// The leg that heard it.
+        leg: LegId,
+    },
     /// The far end's RTCP report about our stream (loss, jitter, round trip).
     RemoteReport {
         /// The leg.
@@ -290,6 +298,8 @@ struct Leg {
     timed_out: bool,
     next_rtcp: Instant,
     remote_report: Option<RemoteReport>,
+    /// A prompt being played to the leg.
+    prompt: Option<Playback>,
     /// This tick's decoded audio from the leg.
     input: [i16; FRAME_SAMPLES],
     /// What the leg adds to the mix this tick (after mute, hold and gain); also its track.
@@ -327,6 +337,7 @@ impl Leg {
             timed_out: false,
             next_rtcp: now + RTCP_INTERVAL,
             remote_report: None,
+            prompt: None,
             input: [0; FRAME_SAMPLES],
             contribution: [0; FRAME_SAMPLES],
             config,
@@ -428,7 +439,8 @@ impl Room {
         self.ntp_anchor = (at, ntp);
     }
 
-    /// Replaces the hold music (16 kHz mono PCM, looped). Call any time.
+    /// Replaces the hold music (16 kHz mono PCM, looped; a channel's own file, say).
+    /// Call any time.
     pub fn set_hold_music(&mut self, music: HoldMusic) {
         self.music = music;
     }
@@ -548,6 +560,21 @@ impl Room {
         }
         self.hold = Some(Hold { customer, by });
         Ok(())
+    }
+
+    /// Plays `prompt` once to `leg`, from the next tick: mixed into what the leg hears
+    /// (the others, or the hold music), heard by nobody else and never recorded. When
+    /// its last sample has gone out, [`Event::PromptFinished`] is queued. A prompt
+    /// already playing to the leg is replaced (without an event for it). Call when the
+    /// leg must hear an announcement; the samples are shared, not copied.
+    pub fn play(&mut self, leg: LegId, prompt: Prompt) -> Result<(), Error> {
+        self.leg_mut(leg)?.prompt = Some(Playback::new(prompt));
+        Ok(())
+    }
+
+    /// Stops the prompt playing to `leg`, if any (no event). Returns whether one played.
+    pub fn stop_prompt(&mut self, leg: LegId) -> Result<bool, Error> {
+        Ok(self.leg_mut(leg)?.prompt.take().is_some())
     }
 
     /// Ends the hold; the next tick restores the normal mix (SPEC HD-2).
@@ -756,7 +783,8 @@ impl Room {
     /// Each leg's jitter buffer yields one frame (decoded, or concealed); every
     /// conference leg hears the sum of the others (N-1), never itself; muted
     /// legs and the held customer contribute nothing; the held customer hears the
-    /// hold music; echo legs hear themselves. One RTP packet (audio, or an
+    /// hold music; echo legs hear themselves; a leg with a prompt hears it on top
+    /// ([`Room::play`]). One RTP packet (audio, or an
     /// RFC 4733 event while a digit is being sent) is queued per leg with a known
     /// destination, and RTCP every [`RTCP_INTERVAL`]. Afterwards [`Room::recording`]
     /// holds this tick's frames.
@@ -789,7 +817,7 @@ impl Room {
         }
         let ntp = self.ntp(now);
         for i in 0..self.legs.len() {
-            let l = &self.legs[i];
+            let l = &mut self.legs[i];
             if l.config.mode == LegMode::Echo {
                 self.out = l.input;
             } else if Some(l.id) == held {
@@ -798,6 +826,12 @@ impl Room {
                 for ((o, &t), &c) in self.out.iter_mut().zip(&self.total).zip(&l.contribution) {
                     *o = (t - i32::from(c)).clamp(-32768, 32767) as i16;
                 }
+            }
+            if let Some(p) = l.prompt.as_mut()
+                && p.mix_into(&mut self.out)
+            {
+                l.prompt = None;
+                self.events.push_back(Event::PromptFinished { leg: l.id });
             }
             self.send_frame(i, now, ntp);
         }

@@ -6,7 +6,7 @@ use std::net::SocketAddr;
 use std::time::Instant;
 
 use denwa_media::rtp::{RtpHeader, write_rtp};
-use denwa_media::{Codec, LegConfig, MAX_LEGS, Role, Room, TICK};
+use denwa_media::{Codec, Event, LegConfig, MAX_LEGS, Prompt, Role, Room, TICK};
 use stats_alloc::{INSTRUMENTED_SYSTEM, Region, StatsAlloc};
 
 #[global_allocator]
@@ -24,6 +24,12 @@ fn ten_party_room_ticks_without_allocating() {
         config.remote_rtp = Some(addr);
         legs.push((room.add_leg(t0, config).unwrap(), addr));
     }
+    // Prompts play through the measured span: a long one, and one that ends inside it.
+    let long = Prompt::new(vec![1000i16; 16_000 * 20].into()).unwrap();
+    let short = Prompt::new(vec![-1000i16; 16_000 * 5].into()).unwrap();
+    room.play(legs[0].0, long).unwrap();
+    room.play(legs[1].0, short).unwrap();
+    let mut prompts_finished = 0u32;
     let mut packet = vec![0u8; 172];
     let mut out = [0u8; 1500];
     let mut now = t0;
@@ -48,7 +54,11 @@ fn ten_party_room_ticks_without_allocating() {
                     rtcp_sent += 1;
                 }
             }
-            while room.poll_event().is_some() {}
+            while let Some(e) = room.poll_event() {
+                if matches!(e, Event::PromptFinished { .. }) {
+                    prompts_finished += 1;
+                }
+            }
             std::hint::black_box(room.recording().mixed());
             *now += TICK;
         }
@@ -65,5 +75,9 @@ fn ten_party_room_ticks_without_allocating() {
         rtcp_sent,
         2 * MAX_LEGS as u32,
         "RTCP was part of the measured span"
+    );
+    assert_eq!(
+        prompts_finished, 1,
+        "the short prompt ended in the measured span"
     );
 }

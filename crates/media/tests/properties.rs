@@ -32,6 +32,17 @@ proptest! {
     }
 
     #[test]
+    fn wav_reading_never_panics(
+        tail in proptest::collection::vec(any::<u8>(), 0..300),
+        riff in any::<bool>(),
+    ) {
+        // Half the cases start like a WAV file so the chunk walk runs on garbage.
+        let mut bytes = if riff { b"RIFF\0\0\0\0WAVEfmt ".to_vec() } else { Vec::new() };
+        bytes.extend_from_slice(&tail);
+        let _ = denwa_media::read_wav(&bytes);
+    }
+
+    #[test]
     fn room_accepts_arbitrary_datagrams_without_panicking(
         datagrams in proptest::collection::vec(proptest::collection::vec(any::<u8>(), 0..200), 1..20),
         version_two in any::<bool>(),

@@ -8,7 +8,7 @@ use std::time::Duration;
 use common::{ABSENT, PRESENT, Sim, goertzel, rms};
 use denwa_media::{
     Codec, Error, Event, HoldEndReason, HoldMusic, InactivityReason, LegConfig, LegMode, MAX_LEGS,
-    Role,
+    Prompt, Role,
 };
 
 fn tone(i: usize) -> f64 {
@@ -645,4 +645,119 @@ fn a_leg_that_moves_its_media_is_followed_after_set_remote() {
     );
     sim.room.remove_leg(leg).unwrap();
     assert!(sim.room.set_remote(leg, moved).is_err(), "a leg that left");
+}
+
+/// A 1 kHz tone at 16 kHz, `samples` long (not a whole number of frames).
+fn prompt_tone(samples: usize) -> Prompt {
+    let tone: Vec<i16> = (0..samples)
+        .map(|i| (4000.0 * (2.0 * std::f64::consts::PI * 1000.0 * i as f64 / 16000.0).sin()) as i16)
+        .collect();
+    Prompt::new(tone.into()).unwrap()
+}
+
+fn prompt_finished(events: &[Event]) -> Vec<denwa_media::LegId> {
+    events
+        .iter()
+        .filter_map(|e| match e {
+            Event::PromptFinished { leg } => Some(*leg),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn a_prompt_is_heard_once_by_its_leg_only_and_its_end_is_reported() {
+    let mut sim = Sim::new();
+    let c = sim.join(Role::Customer, Some(500.0));
+    let a = sim.join(Role::Staff, Some(700.0));
+    sim.run(0.4);
+    let customer = sim.phones[c].leg;
+    // 0.5 s and 100 samples: the 26th tick plays the last 100 samples.
+    let prompt = prompt_tone(8100);
+    assert_eq!(prompt.duration(), Duration::from_micros(506_250));
+    sim.room.play(customer, prompt).unwrap();
+    let heard_before = sim.phones[c].heard.len();
+    for tick in 1..=25 {
+        sim.step();
+        assert!(
+            prompt_finished(&sim.events).is_empty(),
+            "finished early, at tick {tick}"
+        );
+    }
+    sim.step();
+    assert_eq!(prompt_finished(&sim.events), vec![customer]);
+    sim.run(1.0);
+    assert_eq!(
+        prompt_finished(&sim.events),
+        vec![customer],
+        "the end is reported once"
+    );
+    // The customer heard the tone (over the staff member), in the prompt's 0.5 s only.
+    let heard = &sim.phones[c].heard[heard_before..];
+    let during = &heard[800..4000];
+    let after = &heard[4400..];
+    assert!(goertzel(during, 8000.0, 1000.0) > PRESENT);
+    assert!(goertzel(during, 8000.0, 700.0) > PRESENT);
+    assert!(goertzel(after, 8000.0, 1000.0) < ABSENT, "heard again");
+    assert!(goertzel(after, 8000.0, 700.0) > PRESENT);
+    // Nobody else heard it, and it is in no recording.
+    let staff_heard = &sim.phones[a].heard;
+    assert!(goertzel(&staff_heard[staff_heard.len() - 12_000..], 8000.0, 1000.0) < ABSENT);
+    assert!(Sim::track_level(&sim.mixed, 1000.0, 1.5) < ABSENT);
+    for track in sim.tracks.values() {
+        assert!(Sim::track_level(track, 1000.0, 1.5) < ABSENT);
+    }
+}
+
+#[test]
+fn a_new_prompt_replaces_the_playing_one_and_a_stopped_one_never_finishes() {
+    let mut sim = Sim::new();
+    let c = sim.join(Role::Customer, None);
+    let customer = sim.phones[c].leg;
+    sim.room.play(customer, prompt_tone(16_000)).unwrap();
+    sim.run(0.2);
+    // Replaced by a 0.1 s prompt: one end, 5 ticks later, not the first prompt's.
+    sim.room.play(customer, prompt_tone(1600)).unwrap();
+    sim.run(2.0);
+    assert_eq!(prompt_finished(&sim.events), vec![customer]);
+    let heard = &sim.phones[c].heard;
+    assert!(goertzel(&heard[heard.len() - 8000..], 8000.0, 1000.0) < ABSENT);
+    // Stopped: silence and no event.
+    sim.room.play(customer, prompt_tone(16_000)).unwrap();
+    sim.run(0.2);
+    assert!(sim.room.stop_prompt(customer).unwrap());
+    assert!(!sim.room.stop_prompt(customer).unwrap());
+    sim.run(1.5);
+    assert_eq!(prompt_finished(&sim.events).len(), 1);
+    let heard = &sim.phones[c].heard;
+    assert!(goertzel(&heard[heard.len() - 8000..], 8000.0, 1000.0) < ABSENT);
+    // A leg that is not in the room.
+    sim.room.remove_leg(customer).unwrap();
+    assert!(matches!(
+        sim.room.play(customer, prompt_tone(10)),
+        Err(Error::UnknownLeg(_))
+    ));
+    assert!(matches!(
+        Prompt::new(Vec::new().into()),
+        Err(Error::EmptyPrompt)
+    ));
+}
+
+#[test]
+fn a_prompt_plays_over_the_hold_music_to_the_held_customer() {
+    let mut sim = Sim::new();
+    let c = sim.join(Role::Customer, None);
+    let a = sim.join(Role::Staff, None);
+    let (customer, staff) = (sim.phones[c].leg, sim.phones[a].leg);
+    let music: Vec<i16> = (0..16000)
+        .map(|i| (3000.0 * (2.0 * std::f64::consts::PI * 3000.0 * i as f64 / 16000.0).sin()) as i16)
+        .collect();
+    sim.room
+        .set_hold_music(HoldMusic::shared(music.into()).unwrap());
+    sim.room.hold(customer, staff).unwrap();
+    sim.room.play(customer, prompt_tone(16_000)).unwrap();
+    sim.run(0.8);
+    assert!(sim.phones[c].hears(1000.0, 0.5) > PRESENT);
+    assert!(sim.phones[c].hears(3000.0, 0.5) > PRESENT);
+    assert!(sim.phones[a].hears(1000.0, 0.5) < ABSENT);
 }

@@ -209,12 +209,14 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         shutdown_signal().await;
         let _ = stop_tx.send(true);
     });
-    let state = AppState::new(store.clone());
+    let mut state = AppState::new(store.clone());
+    state.audio = Some(Arc::new(denwa_api::audio::ChannelAudio::new(
+        config.data_dir.join("channels"),
+    )));
     let telephony = match config.telephony.clone() {
         Some(t) => telephony::Telephony::start(t, store.clone(), &state, stop_rx.clone()).await?,
         None => None,
     };
-    let mut state = state;
     state.search = search::start(&config.data_dir, store.clone(), state.bus.as_ref()).await;
     state.telephony = telephony.as_ref().map(telephony::Telephony::handle);
     state.calls = telephony.as_ref().map(telephony::Telephony::calls);

@@ -5,12 +5,15 @@
 #   SCENARIO=rtpstream sipp/sipp_caller.sh               # speech via rtp_stream + sipp's stock DTMF pcap
 #   SCENARIO=waitbye WAIT_BYE_MS=30000 sipp/sipp_caller.sh # speech+DTMF, then the SERVER must send BYE
 #   SCENARIO=cancel CANCEL_MS=2000 sipp/sipp_caller.sh   # caller hangs up while ringing (CANCEL)
+#   SCENARIO=announce EXPECT=480 ANNOUNCE_MS=5000 REC=1 sipp/sipp_caller.sh  # 183 early media, then 480
+#   SCENARIO=announce_cancel CANCEL_MS=1000 sipp/sipp_caller.sh  # CANCEL during the early media
 #   SCENARIO=load RATE=50 CALLS=500 LIMIT=500 HOLD_MS=5000 sipp/sipp_caller.sh   # load, stats CSV
 #   REC=1 sipp/sipp_caller.sh                            # also record what the server sends back
 #
 # Env (defaults):  SUT_IP=127.0.0.1 SUT_PORT=5060 SERVICE=1000 (R-URI user = dialled number)
 #   CALLER=5551234  CALLER_SIP_PORT=25060  CALLER_RTP_PORT=26000 (sipp -mp; +2 is also bound)
-#   SCENARIO=pcap|rtpstream|waitbye|cancel|reject|load (reject: EXPECT=404, RING_S=secs before it)
+#   SCENARIO=pcap|rtpstream|waitbye|cancel|reject|announce|announce_cancel|load
+#    (reject: EXPECT=404, RING_S=secs before it; announce: EXPECT=480, ANNOUNCE_MS its length)
 #    CALLS=1 RATE=1 (calls/s) LIMIT=(sipp default) HOLD_MS
 #   PCAP=media/call_speech_dtmf.pcap (pcap)   SPEECH=media/speech.ulaw DTMF_PCAP=stock "1" (rtpstream)
 #   TRANSPORT=u1 (u1|un|t1|tn)  TIMEOUT_S (global watchdog)  REC=0|1  EXTRA_SIPP_ARGS=""
@@ -77,12 +80,23 @@ case "$SCENARIO" in
     xml="$RUN_DIR/uac_reject.xml"
     render "$HERE/uac_reject.xml.in" "$xml"
     call_ms=$(( ${RING_S:-0} * 1000 + 3000 )) ;;
+  announce)
+    # Early media (183 + SDP, an announcement the server plays), then EXPECT (480 ...).
+    EXPECT="${EXPECT:?SCENARIO=announce needs EXPECT=status}"
+    export EXPECT
+    xml="$RUN_DIR/uac_early_media.xml"
+    render "$HERE/uac_early_media.xml.in" "$xml"
+    call_ms=$(( ${ANNOUNCE_MS:-10000} + 3000 )) ;;
+  announce_cancel)
+    xml="$HERE/uac_early_media_cancel.xml"
+    keys+=(-key cancel_ms "$CANCEL_MS")
+    call_ms=$((CANCEL_MS + 1500)) ;;
   load)
     xml="$HERE/uac_load.xml"
     HOLD_MS="${HOLD_MS:-0}"
     keys+=(-d "$HOLD_MS")
     call_ms=$((HOLD_MS + 500)) ;;
-  *) die "SCENARIO must be pcap|rtpstream|waitbye|cancel|reject|load" ;;
+  *) die "SCENARIO must be pcap|rtpstream|waitbye|cancel|reject|announce|announce_cancel|load" ;;
 esac
 # watchdog: time to start all calls + one call length + margin
 TIMEOUT_S="${TIMEOUT_S:-$(( CALLS / RATE + call_ms / 1000 + 30 ))}"

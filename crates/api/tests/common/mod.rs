@@ -39,7 +39,11 @@ pub async fn start() -> Server {
             .await
             .unwrap(),
     );
-    let app = denwa_api::app(AppState::new(store.clone()), None);
+    let mut state = AppState::new(store.clone());
+    state.audio = Some(Arc::new(denwa_api::audio::ChannelAudio::new(
+        dir.path().join("channels"),
+    )));
+    let app = denwa_api::app(state, None);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let served = app.clone();

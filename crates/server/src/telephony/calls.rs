@@ -15,16 +15,20 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use denwa_api::Bus;
+use denwa_api::audio::{AudioKind, ChannelAudio};
 use denwa_api::calls::{CallAction, CallControl, CallRefused, LiveCall, Presence};
 use denwa_core::call::{CallError, CallId, Candidate, Effect, IncomingCall, Input};
 use denwa_core::model::{
     CallDirection, CallRecordId, ChannelId, ChatId, ChatState, Medium, StaffId,
 };
 use denwa_core::{E164, Event, EventKind, Region, Switchboard};
+use denwa_media::{HoldMusic, Prompt};
 use denwa_sip::CallHandle;
 use denwa_store::{NewCall, Store};
 use serde_json::{Value, json};
 use tokio::sync::{mpsc, oneshot};
+
+use crate::telephony::audio::AudioCache;
 
 /// What the SIP edge tells the call service.
 #[derive(Debug)]
@@ -69,10 +73,12 @@ pub(crate) enum ToEdge {
         handle: CallHandle,
         staff: Vec<StaffId>,
     },
-    /// Answer the caller (200 OK) and start the call's room with the customer's leg.
+    /// Answer the caller (200 OK) and start the call's room with the customer's leg
+    /// (`hold_music`: the channel's own, else the built-in pattern).
     Answer {
         handle: CallHandle,
         record: Option<PathBuf>,
+        hold_music: Option<HoldMusic>,
     },
     /// Put a staff member's answered softphone into the room.
     ConnectSoftphone {
@@ -92,11 +98,12 @@ pub(crate) enum ToEdge {
     Disconnect { handle: CallHandle, staff: StaffId },
     /// BYE the caller and end the room.
     HangUp { handle: CallHandle },
-    /// Do not answer: refuse the caller with `status` (after the announcement, if any).
+    /// Do not answer: refuse the caller with `status` (after the announcement, if any,
+    /// played as early media).
     TurnAway {
         handle: CallHandle,
         status: u16,
-        announcement: Option<PathBuf>,
+        announcement: Option<Prompt>,
     },
     /// Mute or unmute a staff leg.
     Mute {
@@ -199,8 +206,11 @@ impl CallControl for CallService {
 pub(crate) struct CallServiceConfig {
     /// Recordings directory (`--record-calls`), `None`: calls are not recorded.
     pub(crate) recordings: Option<PathBuf>,
-    /// `<data>/announcements/<name>.wav` for a channel's announcement.
+    /// `<data>/announcements/<name>.wav` for the announcement a channel's routing names.
     pub(crate) announcements: PathBuf,
+    /// Channels' uploaded audio (announcement, hold music); an uploaded announcement
+    /// wins over the routing's named one.
+    pub(crate) audio: Option<Arc<ChannelAudio>>,
     /// Staff consoles that are open.
     pub(crate) presence: Arc<Presence>,
     /// SIP usernames with a live registration (the edge keeps it).
@@ -235,6 +245,8 @@ struct Service {
     by_handle: HashMap<CallHandle, CallId>,
     /// Browser offers waiting for the machine's `ConnectStaff` (accept in progress).
     offers: HashMap<(CallId, StaffId), PendingOffer>,
+    /// Announcements and hold music, decoded once per file version.
+    audio: AudioCache,
 }
 
 /// Starts the call service task. Returns the API's handle and the edge's.
@@ -272,6 +284,7 @@ pub(crate) async fn start(
         live: HashMap::new(),
         by_handle: HashMap::new(),
         offers: HashMap::new(),
+        audio: AudioCache::default(),
     };
     tokio::spawn(service.run(rx, bus.subscribe()));
     Ok((Arc::new(CallService { tx: tx.clone() }), CallReports { tx }))
@@ -853,9 +866,16 @@ impl Service {
                 {
                     tracing::warn!(call = call.0, error = %e, "cannot note the recording");
                 }
+                let (handle, channel) = (l.handle, l.channel);
+                let hold_music = match self.channel_audio(channel, AudioKind::HoldMusic) {
+                    Some(path) => self.audio.load(&path).await,
+                    None => None,
+                }
+                .and_then(|samples| HoldMusic::shared(samples).ok());
                 let _ = self.edge.send(ToEdge::Answer {
-                    handle: l.handle,
+                    handle,
                     record,
+                    hold_music,
                 });
             }
             Effect::TurnAway {
@@ -866,20 +886,30 @@ impl Service {
                 let Some(l) = self.live.get(&call) else {
                     return;
                 };
-                let announcement = announcement
+                let (handle, channel) = (l.handle, l.channel);
+                // The channel's uploaded announcement, else the file the routing names.
+                let uploaded = self.channel_audio(channel, AudioKind::Announcement);
+                let named = announcement
                     .filter(|name| {
                         !name.is_empty()
                             && name
                                 .chars()
                                 .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
                     })
-                    .map(|name| self.cfg.announcements.join(format!("{name}.wav")))
-                    .filter(|p| p.is_file());
-                tracing::info!(call = call.0, reason = %reason, announced = announcement.is_some(), "call not answered");
+                    .map(|name| self.cfg.announcements.join(format!("{name}.wav")));
+                let mut prompt = None;
+                for path in uploaded.into_iter().chain(named) {
+                    // A missing or unusable file gives way to the next one.
+                    if let Some(samples) = self.audio.load(&path).await {
+                        prompt = Prompt::new(samples).ok();
+                        break;
+                    }
+                }
+                tracing::info!(call = call.0, reason = %reason, announced = prompt.is_some(), "call not answered");
                 let _ = self.edge.send(ToEdge::TurnAway {
-                    handle: l.handle,
+                    handle,
                     status: 480,
-                    announcement,
+                    announcement: prompt,
                 });
             }
             Effect::ConnectStaff { call, staff, muted } => {
@@ -982,6 +1012,13 @@ impl Service {
                 }
             }
         }
+    }
+}
+
+impl Service {
+    /// Where the channel's uploaded file of `kind` would be.
+    fn channel_audio(&self, channel: ChannelId, kind: AudioKind) -> Option<PathBuf> {
+        self.cfg.audio.as_ref().map(|a| a.path(channel, kind))
     }
 }
 

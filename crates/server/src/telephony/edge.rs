@@ -243,6 +243,10 @@ enum CallState {
         staff: i64,
         leg: Option<StartLeg>,
     },
+    /// A call to a channel number that is not answered: its announcement plays as early
+    /// media (183), then the caller gets `status` — when the media reports the prompt's
+    /// end, or at `until` at the latest.
+    Announcing { status: u16, until: Instant },
     /// A trunk test call we placed (API): CANCEL at `until` unless answered; the answer
     /// connects the callee to the echo test.
     Outbound {
@@ -316,6 +320,8 @@ struct AppCall {
     source: SocketAddr,
     /// The caller (`From`) of an inbound call: shown on the softphones it rings.
     from: Option<denwa_sip::headers::NameAddr>,
+    /// The INVITE carried an SDP offer (early media can answer it; RFC 3261 §13.2.1).
+    offer: bool,
 }
 
 enum Wake {
@@ -526,7 +532,9 @@ impl Edge {
     /// The deadline a call's state has (ring timeout, echo limit), if any.
     fn deadline_of(&self, call: CallHandle) -> Option<Instant> {
         match &self.calls.get(&call)?.state {
-            CallState::Echo { until, .. } | CallState::Outbound { until, .. } => Some(*until),
+            CallState::Echo { until, .. }
+            | CallState::Outbound { until, .. }
+            | CallState::Announcing { until, .. } => Some(*until),
             _ => None,
         }
     }
@@ -557,6 +565,7 @@ impl Edge {
                 request_uri,
                 source,
                 headers,
+                offer,
                 ..
             } => {
                 tracing::info!(call = call.0, %source, from = %from.uri, to = %request_uri, "incoming call");
@@ -566,6 +575,7 @@ impl Edge {
                         state: CallState::Routing,
                         source,
                         from: Some(from),
+                        offer: offer.is_some(),
                     },
                 );
                 let router = self.router.clone();
@@ -936,6 +946,7 @@ impl Edge {
                         },
                         source: p.target,
                         from: None,
+                        offer: false,
                     },
                 );
                 self.arm(call, until);
@@ -1058,6 +1069,10 @@ impl Edge {
 
     fn on_media(&mut self, now: Instant, notice: MediaNotice) {
         match notice {
+            MediaNotice::PromptFinished { call } => self.announced(now, call),
+            MediaNotice::Ended { call, .. } if self.is_announcing(call) => {
+                self.announced(now, call);
+            }
             MediaNotice::Ended { call, reason } => {
                 if self.is_inbound(call) {
                     self.caller_gone(now, call, &reason);
@@ -1082,6 +1097,10 @@ impl Edge {
             match self.calls.get(&call).map(|c| &c.state) {
                 Some(CallState::Echo { .. }) => {
                     self.hang_up(now, call, "maximum echo test duration");
+                }
+                Some(CallState::Announcing { .. }) => {
+                    tracing::warn!(call = call.0, "announcement did not end in time");
+                    self.announced(now, call);
                 }
                 Some(CallState::Outbound { .. }) => {
                     tracing::info!(call = call.0, "test call not answered: CANCEL");

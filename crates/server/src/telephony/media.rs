@@ -19,7 +19,8 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::Context;
 use denwa_media::{
-    Channel, Event, FRAME_SAMPLES, INTERNAL_RATE, LegConfig, LegId, Room, TICK, WavWriter,
+    Channel, Event, FRAME_SAMPLES, HoldMusic, INTERNAL_RATE, LegConfig, LegId, Prompt, Room, TICK,
+    WavWriter,
 };
 use denwa_sip::CallHandle;
 use prometheus_client::encoding::EncodeLabelSet;
@@ -42,6 +43,8 @@ pub(crate) enum MediaNotice {
         key: LegKey,
         reason: String,
     },
+    /// The prompt started with [`CallCommand::Play`] has been played to its end.
+    PromptFinished { call: CallHandle },
 }
 
 /// Names a leg of a room for the edge: the SIP dialog it carries, or the staff member
@@ -248,6 +251,12 @@ pub(crate) enum CallCommand {
     Mute { key: LegKey, muted: bool },
     /// Send RFC 4733 digits to the customer (the room's first leg).
     Dtmf(String),
+    /// Play a prompt once to the customer (the room's first leg); its end is reported
+    /// with [`MediaNotice::PromptFinished`].
+    Play(Prompt),
+    /// The customer hears this music while on hold (the channel's own file; 16 kHz mono)
+    /// instead of the built-in pattern.
+    HoldMusic(HoldMusic),
 }
 
 /// The media threads, from the SIP edge's side.
@@ -683,7 +692,7 @@ async fn run_call(
             }
         }
         send_all(&mut room, &mut legs, &mut out, &mut gone);
-        if let Some(reason) = drain_events(&mut room, call, &legs, &mut gone) {
+        if let Some(reason) = drain_events(&mut room, call, &legs, &mut gone, &notices) {
             break Some(reason);
         }
         // Legs that are gone leave the room; the customer's leg (the first) ends the call.
@@ -983,6 +992,14 @@ fn apply(
                 .map_err(|e| e.to_string()),
             None => Err("no customer leg".to_owned()),
         },
+        CallCommand::Play(prompt) => match legs.first() {
+            Some(customer) => room.play(customer.id, prompt).map_err(|e| e.to_string()),
+            None => Err("no customer leg".to_owned()),
+        },
+        CallCommand::HoldMusic(music) => {
+            room.set_hold_music(music);
+            Ok(())
+        }
     };
     match result {
         Ok(()) => tracing::info!(call = call.0, cmd = %what, "media changed"),
@@ -1424,6 +1441,7 @@ fn drain_events(
     call: CallHandle,
     legs: &[RunningLeg],
     gone: &mut Vec<Gone>,
+    notices: &mpsc::UnboundedSender<MediaNotice>,
 ) -> Option<String> {
     let mut end = None;
     while let Some(e) = room.poll_event() {
@@ -1456,6 +1474,10 @@ fn drain_events(
                     Some(key @ LegKey::Staff(_)) => gone.push((key, why)),
                     _ => end = Some(why),
                 }
+            }
+            Event::PromptFinished { .. } => {
+                tracing::debug!(call = call.0, "prompt played");
+                let _ = notices.send(MediaNotice::PromptFinished { call });
             }
             _ => {}
         }

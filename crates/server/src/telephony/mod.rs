@@ -10,6 +10,7 @@
 //!   inbound call lifecycle) and carrying out its effects on the store, the bus and the
 //!   edge.
 
+mod audio;
 mod calls;
 mod edge;
 mod media;
@@ -133,6 +134,7 @@ impl Telephony {
             calls::CallServiceConfig {
                 recordings: cfg.recordings.clone(),
                 announcements: cfg.announcements.clone(),
+                audio: state.audio.clone(),
                 presence: state.presence.clone(),
                 registered: Arc::clone(&registered),
             },

@@ -2,14 +2,15 @@
 //! tells the service what happens on the wire ([`FromEdge`]) and carries out what the
 //! service's switchboard decides ([`ToEdge`]): ring staff softphones, answer the caller
 //! into a room, connect and disconnect staff legs (softphones and browsers), hold, mute,
-//! DTMF, hang up.
+//! DTMF, hang up — or, for a call nobody takes, play the announcement as early media and
+//! refuse it.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
-use denwa_media::{LegConfig, Role};
+use denwa_media::{HoldMusic, LegConfig, Prompt, Role};
 use denwa_sip::sdp::NegotiatedAudio;
 use denwa_sip::{CallHandle, Error as SipError, InviteParams};
 
@@ -18,6 +19,10 @@ use crate::telephony::calls::{FromEdge, ToEdge};
 use crate::telephony::media::{
     CallCommand, LegKey, RtpPair, StartBrowser, StartLeg, StartMedia, randomise,
 };
+
+/// How long past its length an announcement may take before the caller is refused
+/// anyway (the media thread is late or the room could not start).
+const ANNOUNCEMENT_GRACE: Duration = Duration::from_secs(3);
 
 /// An inbound call to a channel number while the call service runs it.
 #[derive(Debug, Default)]
@@ -32,6 +37,8 @@ pub(crate) struct Inbound {
     pending: Option<RtpPair>,
     /// Where to record, once the room starts.
     record: Option<PathBuf>,
+    /// The channel's hold music, for the room once it starts.
+    hold_music: Option<HoldMusic>,
     /// Staff legs in the room: their softphone dialog, or `None` for a browser.
     staff: HashMap<i64, Option<CallHandle>>,
     /// Staff legs connected before the room started (the ACK of a late offer).
@@ -262,6 +269,7 @@ impl Edge {
         };
         inb.room = true;
         let record = inb.record.take();
+        let hold_music = inb.hold_music.take();
         let waiting = std::mem::take(&mut inb.waiting);
         tracing::info!(
             call = call.0,
@@ -277,6 +285,9 @@ impl Edge {
             }],
             record,
         });
+        if let Some(music) = hold_music {
+            self.media.command(call, CallCommand::HoldMusic(music));
+        }
         for cmd in waiting {
             self.media.command(call, cmd);
         }
@@ -313,7 +324,11 @@ impl Edge {
         match cmd {
             ToEdge::Ring { handle, staff } => self.ring_softphones(now, handle, &staff),
             ToEdge::StopRinging { handle, staff } => self.cancel_staff_forks(now, handle, &staff),
-            ToEdge::Answer { handle, record } => self.answer_caller(now, handle, record),
+            ToEdge::Answer {
+                handle,
+                record,
+                hold_music,
+            } => self.answer_caller(now, handle, record, hold_music),
             ToEdge::ConnectSoftphone {
                 handle,
                 staff,
@@ -405,9 +420,10 @@ impl Edge {
                 if !self.is_inbound(handle) {
                     return;
                 }
-                if let Some(path) = announcement {
-                    // The announcement needs an answered call (media): answer, play, hang up.
-                    tracing::info!(call = handle.0, file = %path.display(), "announcement before dropping the call");
+                if let Some(prompt) = announcement
+                    && self.announce(now, handle, status, prompt)
+                {
+                    return;
                 }
                 let _ = self.ep.reject(now, handle, status);
                 self.forget(handle);
@@ -469,6 +485,7 @@ impl Edge {
                                 },
                                 source: binding.source,
                                 from: None,
+                                offer: false,
                             },
                         );
                         forks.push((*id, fork));
@@ -484,8 +501,104 @@ impl Edge {
         }
     }
 
+    /// Plays `prompt` to a caller nobody will answer, as early media (183 Session
+    /// Progress with our SDP answer, RFC 3960): the call is never answered (nothing is
+    /// billed) and the final `status` keeps its meaning for the carrier. The room has the
+    /// caller's leg only and records nothing; the caller is refused when the prompt has
+    /// played ([`MediaNotice::PromptFinished`]) or at its length plus
+    /// [`ANNOUNCEMENT_GRACE`]. `false` when it cannot be played (no SDP offer in the
+    /// INVITE, no common codec, no free ports): refuse at once then.
+    ///
+    /// [`MediaNotice::PromptFinished`]: crate::telephony::media::MediaNotice::PromptFinished
+    fn announce(&mut self, now: Instant, call: CallHandle, status: u16, prompt: Prompt) -> bool {
+        let Some((source, offer)) = self.calls.get(&call).map(|c| (c.source, c.offer)) else {
+            return false;
+        };
+        if !offer {
+            // Our offer in a 183 would need reliable provisional responses (RFC 3262).
+            tracing::info!(
+                call = call.0,
+                "no SDP offer in the INVITE: refusing without the announcement"
+            );
+            return false;
+        }
+        let Some(pair) = self.ports.allocate() else {
+            tracing::warn!(call = call.0, "no free RTP port pair for the announcement");
+            return false;
+        };
+        let audio = self.offer(source, pair.port());
+        let customer = match self.ep.ringing(now, call, Some(audio)) {
+            Ok(Some(neg)) => self.leg_config(call, Role::Customer, &neg),
+            Ok(None) => None,
+            Err(e) => {
+                tracing::info!(call = call.0, error = %e, "no early media for the announcement");
+                None
+            }
+        };
+        let Some(customer) = customer else {
+            return false;
+        };
+        let until = now + prompt.duration() + ANNOUNCEMENT_GRACE;
+        let Some(app) = self.calls.get_mut(&call) else {
+            return false;
+        };
+        let previous = std::mem::replace(&mut app.state, CallState::Announcing { status, until });
+        if let CallState::Inbound(inb) = previous {
+            self.release_staff(now, &inb);
+        }
+        self.arm(call, until);
+        tracing::info!(
+            call = call.0,
+            seconds = prompt.duration().as_secs_f64(),
+            "announcement (early media)"
+        );
+        self.media.start_call(StartMedia {
+            call,
+            legs: vec![StartLeg {
+                key: LegKey::Dialog(call),
+                sockets: pair,
+                config: customer,
+            }],
+            record: None,
+        });
+        self.media.command(call, CallCommand::Play(prompt));
+        true
+    }
+
+    pub(super) fn is_announcing(&self, call: CallHandle) -> bool {
+        matches!(
+            self.calls.get(&call).map(|c| &c.state),
+            Some(CallState::Announcing { .. })
+        )
+    }
+
+    /// The announcement has played (or cannot go on): refuse the caller with the status
+    /// it was for, and stop its media.
+    pub(super) fn announced(&mut self, now: Instant, call: CallHandle) {
+        let Some(CallState::Announcing { status, .. }) = self.calls.get(&call).map(|c| &c.state)
+        else {
+            return;
+        };
+        let status = *status;
+        tracing::info!(
+            call = call.0,
+            status,
+            "announcement played: refusing the call"
+        );
+        if let Err(e) = self.ep.reject(now, call, status) {
+            tracing::debug!(call = call.0, error = %e, "cannot refuse the call");
+        }
+        self.forget(call);
+    }
+
     /// Answers the caller (200 OK with our G.711 offer/answer) and starts the room.
-    fn answer_caller(&mut self, now: Instant, call: CallHandle, record: Option<PathBuf>) {
+    fn answer_caller(
+        &mut self,
+        now: Instant,
+        call: CallHandle,
+        record: Option<PathBuf>,
+        hold_music: Option<HoldMusic>,
+    ) {
         let Some(source) = self.calls.get(&call).map(|c| c.source) else {
             return;
         };
@@ -501,6 +614,7 @@ impl Edge {
                 if let Some(inb) = self.inbound_mut(call) {
                     inb.answered = true;
                     inb.record = record;
+                    inb.hold_music = hold_music;
                 }
                 match self.leg_config(call, Role::Customer, &neg) {
                     Some(customer) => self.start_room(call, pair, customer),
@@ -514,6 +628,7 @@ impl Edge {
                 if let Some(inb) = self.inbound_mut(call) {
                     inb.answered = true;
                     inb.record = record;
+                    inb.hold_music = hold_music;
                     inb.pending = Some(pair);
                 }
             }
