@@ -4,7 +4,8 @@
 // receive the other's speech (the audio is compared, not packet counts). Sato's dialpad digit
 // reaches SIPp as RFC 4733. Sato invites Suzuki, who joins; on hold the customer hears music
 // while the two staff still hear each other; Sato leaves, the call goes on; Suzuki ends it for
-// everyone and SIPp receives the BYE. The chat's timeline tells the whole story.
+// everyone and SIPp receives the BYE. The chat's timeline tells the whole story. The hold
+// music is the channel's own, uploaded in the settings first: the customer must hear it.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync, spawn } from 'node:child_process';
@@ -41,9 +42,9 @@ function phrase(text, file) {
   return file;
 }
 
-function wavcmp(ref, test) {
+function wavcmp(ref, test, extra = []) {
   try {
-    const out = execFileSync('python3', [path.join(PEERS, 'tools/wavcmp.py'), ref, test], { encoding: 'utf8' });
+    const out = execFileSync('python3', [path.join(PEERS, 'tools/wavcmp.py'), ref, test, ...extra], { encoding: 'utf8' });
     return { ok: true, out };
   } catch (e) {
     return { ok: false, out: String(e.stdout || '') + String(e.stderr || '') };
@@ -111,6 +112,14 @@ test('a customer call rings the console with profile fields, is answered over We
     const b = await newPage(browserB);
     await login(a.page, server.base, ACCOUNTS.owner);
     await login(b.page, server.base, ACCOUNTS.manager);
+
+    // The owner uploads the channel's hold music in the settings (a spoken phrase, so the
+    // customer's recording can be checked for it).
+    const holdMusic = phrase('Please stay on the line. Your call is important to us.', path.join(work, 'hold.wav'));
+    await a.page.locator('a[href="#/settings"]').click();
+    await a.page.locator('[data-testid=audio-hold-music-file]').setInputFiles(holdMusic);
+    await a.page.locator('[data-testid=audio-hold-music][data-present=yes]').waitFor();
+    await a.page.locator('a[href="#/inbox"]').click();
 
     // The customer 山田 太郎 (090-1111-2222) calls 050-1234-5678, plays speech + DTMF, then waits
     // for our BYE while recording what it hears.
@@ -198,6 +207,9 @@ test('a customer call rings the console with profile fields, is answered over We
     const rx = path.join(runDir, 'rx.wav');
     const heardStaff = wavcmp(satoSays, rx);
     assert.ok(heardStaff.ok, `the customer did not hear Sato: ${heardStaff.out}`);
+    // The hold comes late in the call: search the whole recording for it.
+    const heardMusic = wavcmp(holdMusic, rx, ['--max-lag-s', '60']);
+    assert.ok(heardMusic.ok, `the customer on hold did not hear the channel's hold music: ${heardMusic.out}`);
     const rxJson = JSON.parse(fs.readFileSync(path.join(runDir, 'rx.json'), 'utf8'));
     const digits = JSON.stringify(rxJson);
     assert.match(digits, /"5"/, `no digit 5 at the customer: ${digits.slice(0, 500)}`);

@@ -3,7 +3,7 @@ import type { ApiKey, ApiKeyCreated, SettingKey, SipAccount } from '../api/types
 import { useConsole } from '../console';
 import { useI18n } from '../i18n/context';
 import { ErrorNote } from '../components/ErrorNote';
-import { fmtTime } from '../util';
+import { TOKEN_KEY, fmtTime, storageGet } from '../util';
 
 const KEYS: readonly SettingKey[] = ['unassigned_call_notification', 'do_not_disturb', 'auto_mute_on_join'];
 
@@ -64,7 +64,12 @@ export function SettingsPage() {
         <ErrorNote error={error} />
       </div>
       <SoftphoneCard />
-      {(c.membership.role === 'owner' || c.membership.role === 'manager') && <ApiKeysCard />}
+      {(c.membership.role === 'owner' || c.membership.role === 'manager') && (
+        <>
+          <ChannelAudioCard />
+          <ApiKeysCard />
+        </>
+      )}
       <h2>{t('settings.account')}</h2>
       <p className="muted">
         {c.me.staff.name} · {c.me.staff.email}
@@ -261,6 +266,128 @@ function ApiKeysCard() {
             {t('apiKeys.create')}
           </button>
         </form>
+        <ErrorNote error={error} />
+      </div>
+    </>
+  );
+}
+
+type AudioKind = 'announcement' | 'hold-music';
+interface AudioState {
+  url: string | null;
+  info: string | null;
+}
+
+/** The channel's announcement (callers nobody answers hear it before the line drops) and
+ * hold music (the built-in pattern when none is uploaded): upload a WAV, listen, remove. */
+function ChannelAudioCard() {
+  const { t } = useI18n();
+  const c = useConsole();
+  const [audio, setAudio] = useState<Record<AudioKind, AudioState>>({
+    announcement: { url: null, info: null },
+    'hold-music': { url: null, info: null },
+  });
+  const [busy, setBusy] = useState<AudioKind | null>(null);
+  const [error, setError] = useState<unknown>(null);
+  const path = (k: AudioKind) => `/api/v1/channels/${c.cid}/audio/${k}`;
+  const auth = (): Record<string, string> => {
+    const tok = storageGet(TOKEN_KEY);
+    return tok ? { authorization: `Bearer ${tok}` } : {};
+  };
+
+  const load = async (k: AudioKind) => {
+    const res = await fetch(path(k), { headers: auth() });
+    if (res.status === 404) return { url: null, info: null };
+    if (!res.ok) throw new Error(`HTTP ${res.status}`);
+    const blob = await res.blob();
+    return { url: URL.createObjectURL(blob), info: null };
+  };
+
+  useEffect(() => {
+    let live = true;
+    Promise.all([load('announcement'), load('hold-music')]).then(
+      ([a, h]) => live && setAudio({ announcement: a, 'hold-music': h }),
+      (e: unknown) => live && setError(e),
+    );
+    return () => {
+      live = false;
+    };
+  }, [c.cid]);
+
+  const upload = async (k: AudioKind, file: File) => {
+    setBusy(k);
+    setError(null);
+    try {
+      const res = await fetch(path(k), { method: 'PUT', headers: { ...auth(), 'content-type': 'audio/wav' }, body: file });
+      const body = (await res.json().catch(() => null)) as { message?: string; duration_ms?: number } | null;
+      if (!res.ok) throw new Error(body?.message ?? `HTTP ${res.status}`);
+      const next = await load(k);
+      setAudio((a) => ({ ...a, [k]: { url: next.url, info: t('audio.uploaded', { seconds: ((body?.duration_ms ?? 0) / 1000).toFixed(1) }) } }));
+    } catch (e) {
+      setError(e);
+    } finally {
+      setBusy(null);
+    }
+  };
+
+  const remove = async (k: AudioKind) => {
+    setBusy(k);
+    setError(null);
+    try {
+      const res = await fetch(path(k), { method: 'DELETE', headers: auth() });
+      if (!res.ok && res.status !== 404) throw new Error(`HTTP ${res.status}`);
+      setAudio((a) => ({ ...a, [k]: { url: null, info: null } }));
+    } catch (e) {
+      setError(e);
+    } finally {
+      setBusy(null);
+    }
+  };
+
+  const row = (k: AudioKind) => (
+    <li key={k} data-testid={`audio-${k}`} data-present={audio[k].url ? 'yes' : 'no'}>
+      <strong>{t(k === 'announcement' ? 'audio.announcement' : 'audio.holdMusic')}</strong>
+      <p className="muted small">{t(k === 'announcement' ? 'audio.announcement.help' : 'audio.holdMusic.help')}</p>
+      {audio[k].url ? (
+        <audio controls src={audio[k].url ?? undefined} data-testid={`audio-${k}-player`} />
+      ) : (
+        <p className="small">{t(k === 'announcement' ? 'audio.announcement.none' : 'audio.holdMusic.none')}</p>
+      )}
+      {audio[k].info && (
+        <p className="ok small" role="status">
+          {audio[k].info}
+        </p>
+      )}
+      <div className="row">
+        <label className="button">
+          {t('audio.upload')}{' '}
+          <input
+            type="file"
+            accept="audio/wav,.wav"
+            data-testid={`audio-${k}-file`}
+            disabled={busy === k}
+            onChange={(e) => {
+              const f = e.target.files?.[0];
+              e.target.value = '';
+              if (f) void upload(k, f);
+            }}
+          />
+        </label>
+        {audio[k].url && (
+          <button type="button" className="link" data-testid={`audio-${k}-remove`} disabled={busy === k} onClick={() => void remove(k)}>
+            {t('audio.remove')}
+          </button>
+        )}
+      </div>
+    </li>
+  );
+
+  return (
+    <>
+      <h2>{t('audio.title')}</h2>
+      <div className="card" data-testid="channel-audio">
+        <p className="muted small">{t('audio.help')}</p>
+        <ul className="settings-list">{(['announcement', 'hold-music'] as const).map(row)}</ul>
         <ErrorNote error={error} />
       </div>
     </>
