@@ -725,7 +725,9 @@ impl Switchboard {
             });
         }
         let mut ring = Vec::new();
-        let mut skipped = Vec::new();
+        // Who was not rung, grouped by why: one entry per reason keeps the event small
+        // when a whole floor of staff is busy (it goes to every console of the channel).
+        let mut skipped: BTreeMap<&'static str, Vec<StaffId>> = BTreeMap::new();
         for c in &ic.candidates {
             if !targets.includes(c.staff) || ring.contains(&c.staff) {
                 continue;
@@ -738,9 +740,13 @@ impl Switchboard {
                 !st.phone_chats.is_empty(),
             ) {
                 None => ring.push(c.staff),
-                Some(reason) => skipped.push(json!({"staff_id": c.staff, "reason": reason})),
+                Some(reason) => skipped.entry(reason).or_default().push(c.staff),
             }
         }
+        let skipped: Vec<serde_json::Value> = skipped
+            .into_iter()
+            .map(|(reason, staff_ids)| json!({"reason": reason, "staff_ids": staff_ids}))
+            .collect();
         if ring.is_empty() {
             if let Some(c) = self.calls.get_mut(&id) {
                 c.ring_deadline = None;

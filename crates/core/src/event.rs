@@ -61,8 +61,8 @@ pub enum EventKind {
     /// A call arrived (`data.call_id`, `data.direction`, `data.medium`, `data.caller`,
     /// `data.dialled`, `data.customer_id`).
     CallStarted,
-    /// Staff are rung for a call (`data.staff_ids`; `data.skipped`: who was not rung and
-    /// why; `data.team_id`).
+    /// Staff are rung for a call (`data.staff_ids`; `data.skipped`: who was not rung, as
+    /// `[{reason, staff_ids}]` grouped by reason; `data.team_id`).
     CallRinging,
     /// A staff member declined a ringing call or invitation (`data.staff_id`).
     CallDeclined,

@@ -190,7 +190,7 @@ fn in3_notification_off_is_not_rung() {
     let fx = r.take();
     assert_eq!(rung(&fx), [8]);
     let skipped = &event(&fx, EventKind::CallRinging).data["skipped"];
-    assert_eq!(skipped[0]["staff_id"], 7);
+    assert_eq!(skipped[0]["staff_ids"], serde_json::json!([7]));
     assert_eq!(skipped[0]["reason"], "unassigned call notification is off");
 }
 
