@@ -13,25 +13,11 @@ import fs from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { ACCOUNTS, WEB, apiFromPage, launchBrowser, login, newPage, shot, startServer } from './harness.mjs';
+import { ACCOUNTS, WEB, apiFromPage, freeUdpBlock, launchBrowser, login, newPage, shot, startServer } from './harness.mjs';
 
 const PEERS = path.resolve(WEB, '../tests/peers');
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 const log = (...a) => console.error(`[calls ${new Date().toISOString().slice(11, 23)}]`, ...a);
-
-function freeUdpBlock(n) {
-  // n consecutive free UDP ports (TCP for SIP too), from a random start.
-  for (let tries = 0; tries < 200; tries++) {
-    const base = 30000 + 2 * Math.floor(Math.random() * 10000);
-    try {
-      execFileSync('bash', ['-c', `for p in $(seq ${base} ${base + n - 1}); do ! ss -Hlnu "sport = :$p" | grep -q . || exit 1; ! ss -Hlnt "sport = :$p" | grep -q . || exit 1; done`]);
-      return base;
-    } catch {
-      /* busy, try another */
-    }
-  }
-  throw new Error('no free port block');
-}
 
 /** A WAV of espeak-ng saying `text`, at 48 kHz mono (Chromium's fake microphone). */
 function phrase(text, file) {

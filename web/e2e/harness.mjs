@@ -37,6 +37,20 @@ function freePort() {
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
+/** `n` consecutive ports free for UDP and TCP (SIP, RTP), from a random start. */
+export function freeUdpBlock(n) {
+  for (let tries = 0; tries < 200; tries++) {
+    const base = 30000 + 2 * Math.floor(Math.random() * 10000);
+    try {
+      execFileSync('bash', ['-c', `for p in $(seq ${base} ${base + n - 1}); do ! ss -Hlnu "sport = :$p" | grep -q . || exit 1; ! ss -Hlnt "sport = :$p" | grep -q . || exit 1; done`]);
+      return base;
+    } catch {
+      /* busy, try another */
+    }
+  }
+  throw new Error('no free port block');
+}
+
 /** Starts `denwa serve --demo` (plus `extraArgs`) and waits for /healthz. Returns {base, stop}. */
 export async function startServer({ extraArgs = [] } = {}) {
   const bin = path.resolve(WEB, process.env.DENWA_BIN || '../target/debug/denwa');

@@ -10,23 +10,10 @@ import { execFileSync, spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { ACCOUNTS, WEB, apiFromPage, launchBrowser, login, newPage, shot, startServer } from './harness.mjs';
+import { ACCOUNTS, WEB, apiFromPage, freeUdpBlock, launchBrowser, login, newPage, shot, startServer } from './harness.mjs';
 
 const PEERS = path.resolve(WEB, '../tests/peers');
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-
-function freeUdpBlock(n) {
-  for (let tries = 0; tries < 200; tries++) {
-    const base = 30000 + 2 * Math.floor(Math.random() * 10000);
-    try {
-      execFileSync('bash', ['-c', `for p in $(seq ${base} ${base + n - 1}); do ! ss -Hlnu "sport = :$p" | grep -q . || exit 1; ! ss -Hlnt "sport = :$p" | grep -q . || exit 1; done`]);
-      return base;
-    } catch {
-      /* busy, try another */
-    }
-  }
-  throw new Error('no free port block');
-}
 
 function odataPython() {
   const py = process.env.DENWA_ODATA_PYTHON;
