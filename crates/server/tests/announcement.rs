@@ -6,7 +6,6 @@
 
 mod sip_support;
 
-use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -47,27 +46,14 @@ fn spoken_announcement(dir: &Path) -> PathBuf {
 
 /// A PUT of raw bytes as `audio/wav`; (status, body).
 fn upload(server: &Server, token: &str, kind: &str, file: &[u8]) -> (u16, String) {
-    let mut s = std::net::TcpStream::connect(("127.0.0.1", server.http_port)).unwrap();
-    write!(
-        s,
-        "PUT /api/v1/channels/1/audio/{kind} HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\
-         authorization: Bearer {token}\r\ncontent-type: audio/wav\r\ncontent-length: {}\r\n\r\n",
-        file.len()
+    sip_support::http_body(
+        server.http_port,
+        "PUT",
+        &format!("/api/v1/channels/1/audio/{kind}"),
+        Some(token),
+        "audio/wav",
+        file,
     )
-    .unwrap();
-    s.write_all(file).unwrap();
-    let mut out = String::new();
-    s.read_to_string(&mut out).unwrap();
-    let status = out
-        .split_whitespace()
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0);
-    let body = out
-        .split_once("\r\n\r\n")
-        .map(|(_, b)| b.to_owned())
-        .unwrap_or_default();
-    (status, body)
 }
 
 /// The first channel's 16-bit samples of a WAV file and its rate.
