@@ -33,21 +33,19 @@ if ! "$odata_venv/bin/python" -c "import odata" 2>/dev/null; then
 fi
 export DENWA_ODATA_PYTHON="$(cd "$odata_venv" && pwd)/bin/python"
 
-echo "==> cargo test"
+# One feature set for every cargo step below: the workspace's (media with Opus comes in
+# through the server), so nothing is compiled twice, and this step's target/debug/denwa is
+# the binary the end-to-end tests run.
+echo "==> cargo test (media with Opus: browser legs, Debian's libopus)"
 cargo test --workspace --no-fail-fast
-
-echo "==> media with Opus (browser legs; links Debian's libopus)"
-cargo clippy -p denwa-media --all-targets --features opus -- -D warnings
-cargo test -p denwa-media --features opus
 
 echo "==> console: install, type-check, build, unit tests"
 (cd web && npm ci --no-audit --no-fund --loglevel=error && npm run build && npm test)
 
 echo "==> WebRTC browser leg against Debian's Chromium (needs web/node_modules)"
-cargo test -p denwa-webrtc --test chromium -- --ignored
+cargo test --workspace --test chromium -- --ignored
 
-echo "==> console end to end (Chromium against target/debug/denwa)"
-cargo build -p denwa-server
+echo "==> console end to end (Chromium against target/debug/denwa, built by cargo test)"
 denwa_bin="$(cd "${CARGO_TARGET_DIR:-target}" && pwd)/debug/denwa"
 (cd web && DENWA_BIN="$denwa_bin" npm run e2e)
 
