@@ -18,6 +18,7 @@ pub mod error;
 pub mod extract;
 pub mod metrics;
 pub mod open;
+pub mod recordings;
 pub mod search;
 pub mod stats;
 pub mod telephony;
@@ -65,6 +66,8 @@ pub struct AppState {
     /// Where channels' announcements and hold music are kept; without it the audio
     /// routes answer 503.
     pub audio: Option<Arc<audio::ChannelAudio>>,
+    /// The MP3s of recorded calls; without it the MP3 route answers 503.
+    pub recordings: Option<Arc<dyn recordings::RecordingFiles>>,
 }
 
 impl AppState {
@@ -79,6 +82,7 @@ impl AppState {
             presence: Arc::default(),
             search: None,
             audio: None,
+            recordings: None,
         }
     }
 
@@ -141,6 +145,7 @@ fn api_router() -> OpenApiRouter<AppState> {
         .merge(console::router())
         .merge(calls::router())
         .merge(audio::router())
+        .merge(recordings::router())
         .merge(open::router())
         .merge(stats::router())
 }

@@ -239,7 +239,8 @@ pub(crate) fn matches_for(hits: &[Hit], chats: &[ChatId]) -> Vec<ChatMatch> {
         .collect()
 }
 
-/// Replaces the index with every message and note in the store, channel by channel;
+/// Replaces the index with every message, note and transcript line in the store, channel
+/// by channel;
 /// `progress` hears the number indexed so far (from the indexing thread). Returns how
 /// many lines were indexed.
 pub async fn rebuild<P>(
@@ -274,6 +275,43 @@ where
                 if tx.send(Ok(message_document(channel.id, m))).await.is_err() {
                     // The indexing thread stopped; its error is reported below.
                     break 'channels;
+                }
+            }
+        }
+        // Then the lines of the channel's call transcripts.
+        let mut after = 0;
+        loop {
+            let page = match store.transcripts_after(channel.id, after, 1000).await {
+                Ok(p) => p,
+                Err(e) => {
+                    let _ = tx.send(Err(e.to_string())).await;
+                    break 'channels;
+                }
+            };
+            let Some((last, _)) = page.last() else {
+                break;
+            };
+            after = last.call_id;
+            for (r, at) in &page {
+                let lines: Vec<TranscriptLine> = r
+                    .lines
+                    .iter()
+                    .map(|l| TranscriptLine {
+                        speaker: l.speaker.clone(),
+                        offset_ms: l.offset_ms,
+                        text: l.text.clone(),
+                    })
+                    .collect();
+                for d in Document::transcript(
+                    channel.id,
+                    r.chat_id,
+                    r.call_id,
+                    at.timestamp_millis(),
+                    &lines,
+                ) {
+                    if tx.send(Ok(d)).await.is_err() {
+                        break 'channels;
+                    }
                 }
             }
         }

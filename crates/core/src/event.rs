@@ -89,6 +89,14 @@ pub enum EventKind {
     /// `data.ended_by_staff_id`, `data.duration_ms` talk time, `data.total_ms`,
     /// `data.answered`, `data.missed_reason`).
     CallEnded,
+    /// A call's recording can be played (`data.call_id`, `data.duration_ms`,
+    /// `data.mp3_bytes`); stored on the call's chat.
+    RecordingReady,
+    /// A call's transcript is ready (`data.call_id`, `data.language`, `data.lines`:
+    /// [`TranscriptLine`](crate::model::TranscriptLine)s); the search index adds its lines.
+    TranscriptReady,
+    /// A call could not be transcribed, after retries (`data.call_id`, `data.error`).
+    TranscriptFailed,
 }
 
 impl EventKind {
@@ -154,5 +162,6 @@ mod tests {
         );
         assert_eq!(EventKind::parse("call_ended"), Some(EventKind::CallEnded));
         assert!(!EventKind::CallHeld.is_private());
+        assert_eq!(EventKind::TranscriptReady.as_str(), "transcript_ready");
     }
 }

@@ -460,3 +460,74 @@ pub struct CallStaffRecord {
     /// `placed` (outbound caller); `None` while still ringing.
     pub outcome: Option<String>,
 }
+
+str_enum!(
+    /// Where a call's playable recording (the mixed track as MP3) stands (SPEC RC-2).
+    RecordingState {
+        /// The call is live, or its MP3 is being made.
+        Pending = "pending",
+        /// The MP3 can be played and downloaded.
+        Ready = "ready",
+        /// The MP3 could not be made (`error` says why); the WAV tracks are kept.
+        Failed = "failed",
+    }
+);
+
+str_enum!(
+    /// Where a call's transcript stands (SPEC RC-1).
+    TranscriptState {
+        /// Waiting for the call to end or for the transcription worker.
+        Pending = "pending",
+        /// Being transcribed (`tracks_done` of `tracks_total`).
+        Running = "running",
+        /// Done: `lines` hold it.
+        Done = "done",
+        /// Transcription failed after its retries (`error` says why).
+        Failed = "failed",
+        /// No transcriber is configured on this server.
+        Off = "off",
+    }
+);
+
+/// A line of a call's transcript: who said it (known exactly: each leg is recorded on its
+/// own track) and when.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct TranscriptLine {
+    /// `customer`, or the id of the staff member who said it.
+    pub speaker: String,
+    /// Start, in milliseconds from the start of the recording.
+    pub offset_ms: u64,
+    /// End, in milliseconds from the start of the recording.
+    pub end_ms: u64,
+    /// What was said.
+    pub text: String,
+}
+
+/// A recorded call's recording and transcript.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct Recording {
+    /// The call.
+    pub call_id: CallRecordId,
+    /// Its channel.
+    pub channel_id: ChannelId,
+    /// The call's phone chat.
+    pub chat_id: ChatId,
+    /// The MP3.
+    pub mp3: RecordingState,
+    /// Length of the recording, once the MP3 is made.
+    pub duration_ms: Option<u64>,
+    /// Size of the MP3 in bytes.
+    pub mp3_bytes: Option<u64>,
+    /// The transcript.
+    pub transcript: TranscriptState,
+    /// Legs transcribed so far (progress while `running`).
+    pub tracks_done: u32,
+    /// Legs to transcribe.
+    pub tracks_total: u32,
+    /// The language the transcript was asked for (ISO 639-1); `None`: the model detected it.
+    pub language: Option<String>,
+    /// Why the MP3 or the transcript failed, or the last retried error.
+    pub error: Option<String>,
+    /// The transcript, in time order; empty until `done`.
+    pub lines: Vec<TranscriptLine>,
+}

@@ -9,6 +9,7 @@ use std::time::Duration;
 use anyhow::Context;
 use serde::Deserialize;
 
+use crate::recordings::{RecordingsConfig, TranscriberConfig};
 use crate::telephony::{TelephonyConfig, parse_port_range};
 
 /// `denwa serve` flags (each also readable from its `DENWA_*` variable).
@@ -16,7 +17,8 @@ use crate::telephony::{TelephonyConfig, parse_port_range};
 pub(crate) struct ServeArgs {
     /// A TOML file with any of: http, data_dir, web_dir, demo, sip, sip_public_ip,
     /// rtp_ports, no_sip, ring_timeout, echo_max_duration, media_timeout, sip_invite_rate,
-    /// sip_digest, sip_max_transactions, media_threads, record_calls.
+    /// sip_digest, sip_max_transactions, media_threads, record_calls, whisper_models,
+    /// whisper_threads, transcribe_url, transcribe_model.
     #[arg(long, env = "DENWA_CONFIG")]
     pub(crate) config: Option<PathBuf>,
     /// HTTP listen address [default: 127.0.0.1:8080].
@@ -76,10 +78,34 @@ pub(crate) struct ServeArgs {
     /// Media threads (each owns the rooms of its calls) [default: one per core].
     #[arg(long, env = "DENWA_MEDIA_THREADS")]
     pub(crate) media_threads: Option<usize>,
-    /// Record every bridged call: one WAV track per leg plus a mixed track under
-    /// `<data dir>/recordings/<date>/` (the echo test is never recorded).
-    #[arg(long, env = "DENWA_RECORD_CALLS")]
-    pub(crate) record_calls: bool,
+    /// Record every bridged call (SPEC RC-1): one WAV track per leg plus a mixed track
+    /// under `<data dir>/recordings/<date>/`, then an MP3 of the mix and a transcript
+    /// (the echo test is never recorded). `--record-calls false` turns it off
+    /// [default: true].
+    #[arg(long, env = "DENWA_RECORD_CALLS", num_args = 0..=1, default_missing_value = "true",
+        value_parser = clap::builder::BoolishValueParser::new())]
+    pub(crate) record_calls: Option<bool>,
+    /// Folder of faster-whisper (CTranslate2) model folders for the embedded transcriber:
+    /// `tiny.en/` for English channels, `base/` (multilingual) for the others
+    /// (`scripts/fetch_whisper_models.sh DIR` fetches both) [default: `<data
+    /// dir>/whisper` when it holds a model; without models and `--transcribe-url`,
+    /// recordings are not transcribed].
+    #[arg(long, env = "DENWA_WHISPER_MODEL_DIR")]
+    pub(crate) whisper_models: Option<PathBuf>,
+    /// CPU threads for one transcription [default: half the cores, at least 1].
+    #[arg(long, env = "DENWA_WHISPER_THREADS")]
+    pub(crate) whisper_threads: Option<usize>,
+    /// Transcribe with an OpenAI-compatible server instead (`POST
+    /// <url>/v1/audio/transcriptions`), e.g. `https://api.openai.com` or a faster-whisper
+    /// server on another machine.
+    #[arg(long, env = "DENWA_TRANSCRIBE_URL")]
+    pub(crate) transcribe_url: Option<String>,
+    /// The model `--transcribe-url` is asked for [default: whisper-1].
+    #[arg(long, env = "DENWA_TRANSCRIBE_MODEL")]
+    pub(crate) transcribe_model: Option<String>,
+    /// Bearer token for `--transcribe-url`.
+    #[arg(long, env = "DENWA_TRANSCRIBE_API_KEY", hide_env_values = true)]
+    pub(crate) transcribe_api_key: Option<String>,
 }
 
 /// The optional TOML file.
@@ -102,6 +128,10 @@ pub(crate) struct ConfigFile {
     sip_max_transactions: Option<usize>,
     media_threads: Option<usize>,
     record_calls: Option<bool>,
+    whisper_models: Option<PathBuf>,
+    whisper_threads: Option<usize>,
+    transcribe_url: Option<String>,
+    transcribe_model: Option<String>,
 }
 
 impl ConfigFile {
@@ -122,6 +152,8 @@ pub(crate) struct Config {
     pub(crate) demo_password: Option<String>,
     /// `None` with `--no-sip`.
     pub(crate) telephony: Option<TelephonyConfig>,
+    /// `None` when calls are not recorded (`--record-calls false`, `--no-sip`).
+    pub(crate) recordings: Option<RecordingsConfig>,
 }
 
 impl ServeArgs {
@@ -132,6 +164,44 @@ impl ServeArgs {
             .clone()
             .or(file.data_dir.clone())
             .unwrap_or_else(|| PathBuf::from("./denwa-data"));
+        let record_calls = self.record_calls.or(file.record_calls).unwrap_or(true);
+        let transcriber = match self.transcribe_url.clone().or(file.transcribe_url.clone()) {
+            Some(url) => TranscriberConfig::Http {
+                url,
+                model: self
+                    .transcribe_model
+                    .clone()
+                    .or(file.transcribe_model.clone())
+                    .unwrap_or_else(|| "whisper-1".into()),
+                api_key: self.transcribe_api_key.clone(),
+            },
+            None => match self
+                .whisper_models
+                .clone()
+                .or(file.whisper_models.clone())
+                .or_else(|| crate::recordings::default_models(&data_dir))
+            {
+                Some(models) => TranscriberConfig::Whisper {
+                    models,
+                    english: "tiny.en".into(),
+                    multilingual: "base".into(),
+                    threads: match self.whisper_threads.or(file.whisper_threads) {
+                        Some(0) => anyhow::bail!("--whisper-threads must be at least 1"),
+                        Some(n) => n,
+                        None => {
+                            std::thread::available_parallelism().map_or(1, |n| (n.get() / 2).max(1))
+                        }
+                    },
+                    beam_size: 5,
+                },
+                None => TranscriberConfig::Off,
+            },
+        };
+        let recordings = (record_calls && !no_sip).then(|| RecordingsConfig {
+            tracks: data_dir.join("recordings"),
+            blobs: data_dir.join("blobs"),
+            transcriber,
+        });
         let telephony = if no_sip {
             None
         } else {
@@ -189,8 +259,7 @@ impl ServeArgs {
                     Some(n) => n,
                     None => std::thread::available_parallelism().map_or(1, |n| n.get()),
                 },
-                recordings: (self.record_calls || file.record_calls.unwrap_or(false))
-                    .then(|| data_dir.join("recordings")),
+                recordings: record_calls.then(|| data_dir.join("recordings")),
                 announcements: data_dir.join("announcements"),
             })
         };
@@ -208,6 +277,7 @@ impl ServeArgs {
             demo: self.demo || file.demo.unwrap_or(false),
             demo_password: self.demo_password,
             telephony,
+            recordings,
         })
     }
 }
@@ -235,7 +305,12 @@ mod tests {
             sip_digest: None,
             sip_max_transactions: None,
             media_threads: None,
-            record_calls: false,
+            record_calls: None,
+            whisper_models: None,
+            whisper_threads: None,
+            transcribe_url: None,
+            transcribe_model: None,
+            transcribe_api_key: None,
         }
     }
 

@@ -118,6 +118,7 @@ pub(crate) async fn ensure(store: &dyn Store, password: Option<String>) -> anyho
                 name: None,
                 ring_profile_fields: Some(vec!["会社".into(), "プラン".into(), "メモ".into()]),
                 echo_number: None,
+                locale: None,
             },
             None,
         )

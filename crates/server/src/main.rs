@@ -4,6 +4,7 @@
 mod config;
 mod demo;
 mod generate;
+mod recordings;
 mod search;
 mod telephony;
 
@@ -30,7 +31,7 @@ struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Run the server (HTTP API, staff console, WebSocket events).
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Manage channels, staff and API keys.
     Admin(AdminArgs),
 }
@@ -169,7 +170,7 @@ fn main() -> anyhow::Result<()> {
         .context("starting the async runtime")?;
     runtime.block_on(async {
         match cli.command {
-            Command::Serve(args) => serve(args).await,
+            Command::Serve(args) => serve(*args).await,
             Command::Admin(args) => admin(args).await,
         }
     })
@@ -218,6 +219,12 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         None => None,
     };
     state.search = search::start(&config.data_dir, store.clone(), state.bus.as_ref()).await;
+    if let Some(r) = config.recordings.clone() {
+        state.recordings = Some(
+            recordings::start(r, store.clone(), state.bus.clone(), stop_rx.clone())
+                .context("starting the recordings worker")?,
+        );
+    }
     state.telephony = telephony.as_ref().map(telephony::Telephony::handle);
     state.calls = telephony.as_ref().map(telephony::Telephony::calls);
     let app = denwa_api::app(state, web_dir);

@@ -19,7 +19,7 @@ use chrono::{DateTime, Utc};
 use denwa_core::model::{
     ApiKey, ApiKeyId, CallDirection, CallRecord, CallRecordId, CallStaffRecord, Channel, ChannelId,
     ChatId, ChatState, ChatSummary, Customer, CustomerId, CustomerKind, Medium, Member, Message,
-    MessageKind, Role, Settings, Staff, StaffId, Team, TeamId,
+    MessageKind, Recording, Role, Settings, Staff, StaffId, Team, TeamId, TranscriptLine,
 };
 use denwa_core::routing::RoutingConfig;
 use denwa_core::trunk::{Trunk, TrunkId, TrunkSecrets, TrunkTransport};
@@ -28,6 +28,21 @@ use serde::Deserialize;
 
 pub use secret::random_token;
 pub use sqlite::SqliteStore;
+
+/// A recording the worker has to finish (see [`Store::recording_work`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecordingWork {
+    /// Its state.
+    pub recording: Recording,
+    /// Where the call's tracks are, relative to the recordings folder.
+    pub path: String,
+    /// When the call ended.
+    pub ended_at: DateTime<Utc>,
+    /// Why the call ended (`server_restarted` after a crash: the tracks are cut off).
+    pub end_reason: Option<String>,
+    /// Transcription attempts started so far.
+    pub attempts: u32,
+}
 
 /// The crate's error type.
 #[derive(Debug, thiserror::Error)]
@@ -88,6 +103,9 @@ pub struct ChannelPatch {
     pub ring_profile_fields: Option<Vec<String>>,
     /// The echo test number (digits, `*`, `#`; up to 15).
     pub echo_number: Option<String>,
+    /// The channel's language, `ja` or `en`: the console's default and the language its
+    /// calls are transcribed in (default: Japanese in Japan, English elsewhere).
+    pub locale: Option<String>,
 }
 
 /// A change to a staff member's settings; `None` leaves a toggle as it is.
@@ -536,7 +554,8 @@ pub trait Store: Send + Sync + 'static {
         &self,
         channel: ChannelId,
     ) -> Result<Vec<(StaffId, Settings, Option<String>)>>;
-    /// Sets where a call's recording lives (relative to the data dir).
+    /// Sets where a call's recording lives (relative to the recordings folder) and queues
+    /// the call for its MP3 and transcript once it has ended (SPEC RC-1, RC-2).
     async fn set_call_recording(
         &self,
         channel: ChannelId,
@@ -567,6 +586,55 @@ pub trait Store: Send + Sync + 'static {
     /// Marks every live call as still alive now (the server calls it every few seconds,
     /// so a crash can be dated); returns how many calls are live.
     async fn heartbeat_live_calls(&self) -> Result<u64>;
+
+    // ---- recordings (SPEC RC-1, RC-2): the persisted queue of the work after a call
+    /// Recordings whose call has ended and whose MP3 or transcript is still to be made
+    /// (pending, or running when a previous process died), oldest call end first.
+    async fn recording_work(&self, limit: u32) -> Result<Vec<RecordingWork>>;
+    /// A call's recording and transcript.
+    async fn recording(&self, channel: ChannelId, call: CallRecordId) -> Result<Recording>;
+    /// The MP3 is made: stores `recording_ready` on the call's chat.
+    async fn recording_mp3_ready(
+        &self,
+        call: CallRecordId,
+        duration_ms: u64,
+        mp3_bytes: u64,
+    ) -> Result<Event>;
+    /// The MP3 could not be made (the WAV tracks stay).
+    async fn recording_mp3_failed(&self, call: CallRecordId, error: &str) -> Result<()>;
+    /// Transcription is running with `done` of `total` tracks; `starting` counts an attempt.
+    async fn transcript_progress(
+        &self,
+        call: CallRecordId,
+        done: u32,
+        total: u32,
+        starting: bool,
+    ) -> Result<()>;
+    /// The transcript is made: stores it and `transcript_ready` on the call's chat.
+    async fn transcript_done(
+        &self,
+        call: CallRecordId,
+        language: Option<&str>,
+        lines: &[TranscriptLine],
+    ) -> Result<Event>;
+    /// Transcription failed: queued again, or with `give_up` failed for good (stores
+    /// `transcript_failed`).
+    async fn transcript_failed(
+        &self,
+        call: CallRecordId,
+        error: &str,
+        give_up: bool,
+    ) -> Result<Option<Event>>;
+    /// This server has no transcriber: the recording is not transcribed.
+    async fn transcript_off(&self, call: CallRecordId) -> Result<()>;
+    /// A channel's finished transcripts with a call id above `after`, in call id order, at
+    /// most `limit` (1–10 000), each with when it was made (search rebuilds read them).
+    async fn transcripts_after(
+        &self,
+        channel: ChannelId,
+        after: CallRecordId,
+        limit: u32,
+    ) -> Result<Vec<(Recording, DateTime<Utc>)>>;
 
     // ---- search
     /// A channel's messages and notes with an id above `after`, in id order, at most

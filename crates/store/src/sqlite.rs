@@ -1,6 +1,7 @@
 //! The embedded default: SQLite through sqlx, WAL journal, migrations at open.
 
 mod calls;
+mod recordings;
 mod search;
 mod stats;
 
@@ -207,7 +208,7 @@ fn event_from_row(row: &sqlx::sqlite::SqliteRow) -> Option<Event> {
 
 async fn load_channel(conn: &mut SqliteConnection, id: ChannelId) -> Result<Channel> {
     let row = sqlx::query(
-        "SELECT id, name, region, time_zone, ring_profile_fields, echo_number FROM channels WHERE id = ?",
+        "SELECT id, name, region, time_zone, ring_profile_fields, echo_number, locale FROM channels WHERE id = ?",
     )
     .bind(id)
     .fetch_optional(&mut *conn)
@@ -222,7 +223,9 @@ async fn load_channel(conn: &mut SqliteConnection, id: ChannelId) -> Result<Chan
     Ok(Channel {
         id,
         name: row.get("name"),
-        locale: locale_for_region(&region).to_owned(),
+        locale: row
+            .get::<Option<String>, _>("locale")
+            .unwrap_or_else(|| locale_for_region(&region).to_owned()),
         region,
         time_zone: row.get("time_zone"),
         ring_profile_fields: serde_json::from_str(
@@ -780,6 +783,18 @@ impl Store for SqliteStore {
                 .collect::<Result<Vec<_>>>()?;
             sqlx::query("UPDATE channels SET ring_profile_fields = ? WHERE id = ?")
                 .bind(serde_json::to_string(&fields).unwrap_or_else(|_| "[]".into()))
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
+        }
+        if let Some(locale) = &patch.locale {
+            if !matches!(locale.as_str(), "ja" | "en") {
+                return Err(StoreError::Invalid(format!(
+                    "locale {locale:?}: expected \"ja\" or \"en\""
+                )));
+            }
+            sqlx::query("UPDATE channels SET locale = ? WHERE id = ?")
+                .bind(locale)
                 .bind(id)
                 .execute(&mut *tx)
                 .await?;
@@ -2029,6 +2044,72 @@ impl Store for SqliteStore {
         path: &str,
     ) -> Result<()> {
         calls::set_call_recording(&self.pool, channel, call, path).await
+    }
+
+    async fn recording_work(&self, limit: u32) -> Result<Vec<crate::RecordingWork>> {
+        recordings::recording_work(&self.pool, limit).await
+    }
+
+    async fn recording(
+        &self,
+        channel: ChannelId,
+        call: CallRecordId,
+    ) -> Result<denwa_core::model::Recording> {
+        recordings::recording(&self.pool, channel, call).await
+    }
+
+    async fn recording_mp3_ready(
+        &self,
+        call: CallRecordId,
+        duration_ms: u64,
+        mp3_bytes: u64,
+    ) -> Result<Event> {
+        recordings::mp3_ready(&self.pool, call, duration_ms, mp3_bytes).await
+    }
+
+    async fn recording_mp3_failed(&self, call: CallRecordId, error: &str) -> Result<()> {
+        recordings::mp3_failed(&self.pool, call, error).await
+    }
+
+    async fn transcript_progress(
+        &self,
+        call: CallRecordId,
+        done: u32,
+        total: u32,
+        starting: bool,
+    ) -> Result<()> {
+        recordings::transcript_progress(&self.pool, call, done, total, starting).await
+    }
+
+    async fn transcript_done(
+        &self,
+        call: CallRecordId,
+        language: Option<&str>,
+        lines: &[denwa_core::model::TranscriptLine],
+    ) -> Result<Event> {
+        recordings::transcript_done(&self.pool, call, language, lines).await
+    }
+
+    async fn transcript_failed(
+        &self,
+        call: CallRecordId,
+        error: &str,
+        give_up: bool,
+    ) -> Result<Option<Event>> {
+        recordings::transcript_failed(&self.pool, call, error, give_up).await
+    }
+
+    async fn transcript_off(&self, call: CallRecordId) -> Result<()> {
+        recordings::transcript_off(&self.pool, call).await
+    }
+
+    async fn transcripts_after(
+        &self,
+        channel: ChannelId,
+        after: CallRecordId,
+        limit: u32,
+    ) -> Result<Vec<(denwa_core::model::Recording, DateTime<Utc>)>> {
+        recordings::transcripts_after(&self.pool, channel, after, limit).await
     }
 
     async fn call_record(&self, channel: ChannelId, id: CallRecordId) -> Result<CallRecord> {

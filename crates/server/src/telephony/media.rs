@@ -1379,32 +1379,7 @@ impl Recorder {
         self.tracks
             .push(open_track(&self.dir, &format!("leg-{n}.wav"))?);
         self.labels.push((label.to_owned(), self.ticks * 20));
-        self.write_index()
-    }
-
-    /// Rewrites `tracks.json` (atomically: a crash leaves the old or the new one).
-    fn write_index(&self) -> anyhow::Result<()> {
-        let tracks: Vec<serde_json::Value> = self
-            .labels
-            .iter()
-            .enumerate()
-            .map(|(i, (label, start))| {
-                serde_json::json!({
-                    "file": format!("leg-{}.wav", i + 1),
-                    "speaker": label,
-                    "start_ms": start,
-                })
-            })
-            .collect();
-        let body = serde_json::json!({
-            "mixed": "mixed.wav",
-            "sample_rate": INTERNAL_RATE,
-            "tracks": tracks,
-        });
-        let tmp = self.dir.join("tracks.json.tmp");
-        std::fs::write(&tmp, body.to_string())?;
-        std::fs::rename(&tmp, self.dir.join("tracks.json"))?;
-        Ok(())
+        write_index(&self.dir, &self.labels, false)
     }
 
     /// One tick: `samples` holds the mix, then the frame of each track in `present`.
@@ -1430,8 +1405,34 @@ impl Recorder {
             w.finish()?.flush()?;
         }
         self.mixed.finish()?.flush()?;
-        Ok(())
+        write_index(&self.dir, &self.labels, true)
     }
+}
+
+/// Rewrites a recording's `tracks.json` (atomically: a crash leaves the old or the new
+/// one); `complete` once every track is finished (the recordings worker waits for it).
+fn write_index(dir: &Path, labels: &[(String, u64)], complete: bool) -> anyhow::Result<()> {
+    let tracks: Vec<serde_json::Value> = labels
+        .iter()
+        .enumerate()
+        .map(|(i, (label, start))| {
+            serde_json::json!({
+                "file": format!("leg-{}.wav", i + 1),
+                "speaker": label,
+                "start_ms": start,
+            })
+        })
+        .collect();
+    let body = serde_json::json!({
+        "mixed": "mixed.wav",
+        "sample_rate": INTERNAL_RATE,
+        "tracks": tracks,
+        "complete": complete,
+    });
+    let tmp = dir.join("tracks.json.tmp");
+    std::fs::write(&tmp, body.to_string())?;
+    std::fs::rename(&tmp, dir.join("tracks.json"))?;
+    Ok(())
 }
 
 /// Logs the room's events; returns a reason when the call must end (the customer's

@@ -98,6 +98,12 @@ impl Server {
         self.wait_log("denwa is serving", Duration::from_secs(30));
     }
 
+    /// [`restart`](Self::restart) with other `extra` flags (kept for later restarts).
+    pub(crate) fn restart_with(&mut self, extra: &[&str]) {
+        self.extra = extra.iter().map(|s| (*s).to_owned()).collect();
+        self.restart();
+    }
+
     fn spawn(dir: &Path, base: u16, log_path: &Path, extra: &[&str]) -> Child {
         let (http_port, sip_port) = (base, base + 2);
         let rtp = format!("{}-{}", base + 4, base + 23);
@@ -400,28 +406,45 @@ pub(crate) fn http_body(
     content_type: &str,
     body: &[u8],
 ) -> (u16, String) {
+    let headers = format!("content-type: {content_type}\r\n");
+    let (status, _, body) = http_raw(port, method, path, token, &headers, body);
+    (status, String::from_utf8_lossy(&body).into_owned())
+}
+
+/// A blocking HTTP/1.1 request with extra header lines (each ending in CRLF); (status,
+/// the response's header block, the body's bytes).
+pub(crate) fn http_raw(
+    port: u16,
+    method: &str,
+    path: &str,
+    token: Option<&str>,
+    headers: &str,
+    body: &[u8],
+) -> (u16, String, Vec<u8>) {
     use std::io::Write;
     let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
     let auth = token.map_or(String::new(), |t| format!("authorization: Bearer {t}\r\n"));
     write!(
         s,
-        "{method} {path} HTTP/1.1\r\nhost: x\r\nconnection: close\r\n{auth}content-type: {content_type}\r\ncontent-length: {}\r\n\r\n",
+        "{method} {path} HTTP/1.1\r\nhost: x\r\nconnection: close\r\n{auth}{headers}content-length: {}\r\n\r\n",
         body.len()
     )
     .unwrap();
     s.write_all(body).unwrap();
-    let mut out = String::new();
-    s.read_to_string(&mut out).unwrap();
-    let status = out
+    let mut out = Vec::new();
+    s.read_to_end(&mut out).unwrap();
+    let split = out
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .unwrap_or(out.len());
+    let head = String::from_utf8_lossy(&out[..split]).into_owned();
+    let body = out.get(split + 4..).unwrap_or_default().to_vec();
+    let status = head
         .split_whitespace()
         .nth(1)
         .and_then(|s| s.parse().ok())
         .unwrap_or(0);
-    let body = out
-        .split_once("\r\n\r\n")
-        .map(|(_, b)| b.to_owned())
-        .unwrap_or_default();
-    (status, body)
+    (status, head, body)
 }
 
 /// Runs SIPp once (`-m 1`) against the server: `scenario` (under `tests/peers/sipp`) from

@@ -534,15 +534,18 @@ pub(super) async fn set_call_recording(
     call: CallRecordId,
     path: &str,
 ) -> Result<()> {
+    let mut tx = begin_write(pool).await?;
     let done = sqlx::query("UPDATE calls SET recording = ? WHERE id = ? AND channel_id = ?")
         .bind(path)
         .bind(call)
         .bind(channel)
-        .execute(pool)
+        .execute(&mut *tx)
         .await?;
     if done.rows_affected() == 0 {
         return Err(StoreError::NotFound("call"));
     }
+    super::recordings::enqueue(&mut tx, channel, call).await?;
+    tx.commit().await?;
     Ok(())
 }
 
