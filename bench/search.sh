@@ -16,6 +16,8 @@ target="${CARGO_TARGET_DIR:-target}"
 cargo build --release -p denwa-search --example search_bench >&2
 dir="$(mktemp -d)"
 trap 'rm -rf "$dir"' EXIT
-echo "## search: $lines lines, $(nproc) cores, $(date -u +%Y-%m-%d), commit $(git rev-parse --short HEAD)"
+# The load average goes in the header: on a shared machine, p99 is mostly other
+# processes preempting the search, not the search itself.
+echo "## search: $lines lines, $(nproc) cores, $(date -u +%Y-%m-%d), commit $(git rev-parse --short HEAD), load average $(cut -d' ' -f1-3 /proc/loadavg)"
 echo
 "$target/release/examples/search_bench" "$lines" "$dir"

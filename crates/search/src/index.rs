@@ -1,29 +1,25 @@
 //! The index: one tantivy document per line (a message, a note, a transcript line).
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
 use serde::{Deserialize, Serialize};
-use tantivy::collector::{Collector, SegmentCollector};
-use tantivy::columnar::Column;
 use tantivy::directory::MmapDirectory;
-use tantivy::query::{BooleanQuery, Occur, PhraseQuery, Query, RegexQuery, TermQuery};
+use tantivy::query::RegexQuery;
 use tantivy::schema::{
     FAST, Field, INDEXED, IndexRecordOption, STORED, STRING, Schema, TextFieldIndexing,
     TextOptions, Value,
 };
 use tantivy::tokenizer::PreTokenizedString;
-use tantivy::{
-    DocAddress, DocId, IndexReader, IndexWriter, ReloadPolicy, Score, Searcher, SegmentOrdinal,
-    SegmentReader, TantivyDocument, Term,
-};
+use tantivy::{IndexReader, IndexWriter, ReloadPolicy, TantivyDocument, Term};
 
 use crate::Error;
 use crate::analysis::{BigramTokenizer, JapaneseTokenizer, bigram_tokens, word_tokens};
 use crate::dictionary::{DEBIAN_IPADIC_SOURCE, JapaneseSegmenter, open_segmenter};
 use crate::highlight::{self, QueryWord, Span};
+use crate::recent::{ChatLatest, Conjunction, Part, SegmentCache, latest_chats};
 
 /// What a line is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -250,6 +246,7 @@ pub struct Index {
     writer: Mutex<IndexWriter>,
     fields: Fields,
     segmenter: Option<JapaneseSegmenter>,
+    segments: SegmentCache,
 }
 
 impl std::fmt::Debug for Index {
@@ -321,11 +318,14 @@ impl Index {
             .reader_builder()
             .reload_policy(ReloadPolicy::Manual)
             .try_into()?;
+        let segments = SegmentCache::default();
+        segments.refresh(&reader.searcher())?;
         Ok(Index {
             reader,
             writer: Mutex::new(writer),
             fields,
             segmenter,
+            segments,
         })
     }
 
@@ -393,7 +393,13 @@ impl Index {
     /// Makes every change so far durable and visible to searches.
     pub fn commit(&self) -> Result<(), Error> {
         self.writer().commit()?;
+        self.reload()
+    }
+
+    /// Makes the last commit visible to searches.
+    fn reload(&self) -> Result<(), Error> {
         self.reader.reload()?;
+        self.segments.refresh(&self.reader.searcher())?;
         Ok(())
     }
 
@@ -429,7 +435,7 @@ impl Index {
         }
         writer.commit()?;
         drop(writer);
-        self.reader.reload()?;
+        self.reload()?;
         progress(n);
         Ok(n)
     }
@@ -472,7 +478,8 @@ impl Index {
         // Dictionary words first, when every query word is one: term lookups, precise.
         let one_word_each = self.segmenter.is_some() && words.iter().all(|w| w.words.len() == 1);
         if one_word_each {
-            for c in latest(&searcher, &*self.words_query(channel, &words))? {
+            let query = self.words_query(channel, &words);
+            for c in latest_chats(&searcher, &self.segments, &query, limit, &seen)? {
                 seen.insert(c.chat);
                 found.push((c, true));
             }
@@ -480,13 +487,12 @@ impl Index {
         // Then substrings: every chat a word query finds, a substring query finds too,
         // and a word of several dictionary words is a phrase of bigrams anyway.
         if found.len() < limit {
-            for c in latest(&searcher, &*self.substring_query(channel, &words)?)? {
-                if seen.insert(c.chat) {
-                    found.push((c, false));
-                }
+            let query = self.substring_query(channel, &words)?;
+            let need = limit - found.len();
+            for c in latest_chats(&searcher, &self.segments, &query, need, &seen)? {
+                found.push((c, false));
             }
         }
-        found.truncate(limit);
         let mut hits = Vec::with_capacity(found.len());
         for (c, word_match) in found {
             let doc: TantivyDocument = searcher.doc(c.doc)?;
@@ -523,26 +529,20 @@ impl Index {
     }
 
     /// The lines of `channel` with every query word as one of their dictionary words.
-    fn words_query(&self, channel: i64, words: &[QueryWord]) -> Box<dyn Query> {
+    fn words_query(&self, channel: i64, words: &[QueryWord]) -> Conjunction {
         let prefix = tenant_prefix(channel);
-        let must: Vec<(Occur, Box<dyn Query>)> = words
+        words
             .iter()
-            .map(|w| {
-                (
-                    Occur::Must,
-                    terms_query(self.fields.words, &prefix, &w.words),
-                )
-            })
-            .collect();
-        Box::new(BooleanQuery::new(must))
+            .map(|w| terms_part(self.fields.words, &prefix, &w.words))
+            .collect()
     }
 
     /// The lines of `channel` with every query word as a substring (bigrams for CJK,
     /// whole words for Latin script).
-    fn substring_query(&self, channel: i64, words: &[QueryWord]) -> Result<Box<dyn Query>, Error> {
+    fn substring_query(&self, channel: i64, words: &[QueryWord]) -> Result<Conjunction, Error> {
         let prefix = tenant_prefix(channel);
         let field = self.fields.bigrams;
-        let mut must: Vec<(Occur, Box<dyn Query>)> = Vec::new();
+        let mut must = Conjunction::new();
         for w in words {
             if let Some(c) = w.single_cjk {
                 // A lone character is inside bigrams: as their first or second half (or
@@ -552,15 +552,12 @@ impl Index {
                     "{}(?:{c}.?|.{c})",
                     prefix.replace('-', "\\-").replace('\u{1}', "\\x01")
                 );
-                must.push((
-                    Occur::Must,
-                    Box::new(RegexQuery::from_pattern(&pattern, field)?),
-                ));
+                must.push(Part::Regex(RegexQuery::from_pattern(&pattern, field)?));
             } else if !w.bigrams.is_empty() {
-                must.push((Occur::Must, terms_query(field, &prefix, &w.bigrams)));
+                must.push(terms_part(field, &prefix, &w.bigrams));
             }
         }
-        Ok(Box::new(BooleanQuery::new(must)))
+        Ok(must)
     }
 }
 
@@ -571,131 +568,14 @@ fn tenant_prefix(channel: i64) -> String {
 }
 
 /// One term, or a phrase of several, of one channel.
-fn terms_query(field: Field, prefix: &str, terms: &[String]) -> Box<dyn Query> {
-    let terms: Vec<Term> = terms
+fn terms_part(field: Field, prefix: &str, terms: &[String]) -> Part {
+    let mut terms: Vec<Term> = terms
         .iter()
         .map(|t| Term::from_field_text(field, &format!("{prefix}{t}")))
         .collect();
     if terms.len() == 1 {
-        Box::new(TermQuery::new(
-            terms[0].clone(),
-            IndexRecordOption::WithFreqs,
-        ))
+        Part::Term(terms.remove(0))
     } else {
-        Box::new(PhraseQuery::new(terms))
-    }
-}
-
-/// The most recent matching line of one chat.
-#[derive(Debug, Clone, Copy)]
-struct ChatLatest {
-    chat: i64,
-    created_ms: i64,
-    doc: DocAddress,
-}
-
-/// The chats with a line matching `query`, most recent line first.
-fn latest(searcher: &Searcher, query: &dyn Query) -> Result<Vec<ChatLatest>, Error> {
-    let mut chats: Vec<ChatLatest> = searcher
-        .search(query, &LatestPerChat)?
-        .into_values()
-        .collect();
-    chats.sort_by(|a, b| b.created_ms.cmp(&a.created_ms).then(b.chat.cmp(&a.chat)));
-    Ok(chats)
-}
-
-fn keep_latest(latest: &mut HashMap<i64, ChatLatest>, candidate: ChatLatest) {
-    match latest.get_mut(&candidate.chat) {
-        Some(l) if l.created_ms >= candidate.created_ms => {}
-        Some(l) => *l = candidate,
-        None => {
-            latest.insert(candidate.chat, candidate);
-        }
-    }
-}
-
-/// Collects every matching line without scoring, keeping each chat's most recent one.
-/// The chat and time come from fast fields, so no stored document is read until the
-/// final page is known; lines of one chat are mostly adjacent, so a chat repeating the
-/// previous line's skips the map.
-struct LatestPerChat;
-
-struct LatestPerChatSegment {
-    segment: SegmentOrdinal,
-    chat: Column<i64>,
-    created: Column<i64>,
-    latest: HashMap<i64, ChatLatest>,
-    run: Option<ChatLatest>,
-}
-
-impl Collector for LatestPerChat {
-    type Fruit = HashMap<i64, ChatLatest>;
-    type Child = LatestPerChatSegment;
-
-    fn for_segment(
-        &self,
-        segment: SegmentOrdinal,
-        reader: &SegmentReader,
-    ) -> tantivy::Result<LatestPerChatSegment> {
-        let ff = reader.fast_fields();
-        Ok(LatestPerChatSegment {
-            segment,
-            chat: ff.i64("chat_id")?,
-            created: ff.i64("created_ms")?,
-            latest: HashMap::new(),
-            run: None,
-        })
-    }
-
-    fn requires_scoring(&self) -> bool {
-        false
-    }
-
-    fn merge_fruits(
-        &self,
-        fruits: Vec<HashMap<i64, ChatLatest>>,
-    ) -> tantivy::Result<HashMap<i64, ChatLatest>> {
-        let mut all = HashMap::new();
-        for fruit in fruits {
-            for (_, l) in fruit {
-                keep_latest(&mut all, l);
-            }
-        }
-        Ok(all)
-    }
-}
-
-impl SegmentCollector for LatestPerChatSegment {
-    type Fruit = HashMap<i64, ChatLatest>;
-
-    fn collect(&mut self, doc: DocId, _score: Score) {
-        let Some(chat) = self.chat.first(doc) else {
-            return;
-        };
-        let created_ms = self.created.first(doc).unwrap_or(0);
-        let line = ChatLatest {
-            chat,
-            created_ms,
-            doc: DocAddress::new(self.segment, doc),
-        };
-        match &mut self.run {
-            Some(r) if r.chat == chat => {
-                if created_ms > r.created_ms {
-                    *r = line;
-                }
-            }
-            run => {
-                if let Some(done) = run.replace(line) {
-                    keep_latest(&mut self.latest, done);
-                }
-            }
-        }
-    }
-
-    fn harvest(mut self) -> HashMap<i64, ChatLatest> {
-        if let Some(done) = self.run.take() {
-            keep_latest(&mut self.latest, done);
-        }
-        self.latest
+        Part::Phrase(terms)
     }
 }

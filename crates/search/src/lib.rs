@@ -17,6 +17,7 @@ pub mod analysis;
 pub mod dictionary;
 mod highlight;
 mod index;
+mod recent;
 
 use std::path::PathBuf;
 
