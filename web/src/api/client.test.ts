@@ -104,4 +104,35 @@ describe('ApiClient', () => {
     expect(JSON.parse(String(f.mock.calls[0][1]?.body))).toEqual({ state: 'snoozed', snoozed_until: '2026-11-25T00:00:00.000Z' });
     expect(JSON.parse(String(f.mock.calls[1][1]?.body))).toEqual({ state: 'closed' });
   });
+  it('fetches a recording MP3 with the token, as a Blob', async () => {
+    const bytes = new Uint8Array([0x49, 0x44, 0x33, 4, 0, 0]);
+    const f = vi.fn<FetchLike>(async () => new Response(bytes, { status: 200, headers: { 'content-type': 'audio/mpeg' } }));
+    const { api } = client(f);
+    const blob = await api.recordingMp3(1, 12);
+    expect(blob.type).toBe('audio/mpeg');
+    expect(new Uint8Array(await blob.arrayBuffer())).toEqual(bytes);
+    const [url, init] = f.mock.calls[0];
+    expect(url).toBe('/api/v1/channels/1/calls/12/recording.mp3');
+    const h = init?.headers as Record<string, string>;
+    expect(h.authorization).toBe('Bearer tok');
+    expect(h.accept).toBe('audio/mpeg');
+  });
+
+  it('turns an MP3 that is not ready into ApiError, and a 401 into a lost session', async () => {
+    const f: FetchLike = async () => reply(404, { code: 'not_ready', message: 'the recording is not ready yet' });
+    const { api } = client(f);
+    await expect(api.recordingMp3(1, 12)).rejects.toMatchObject({ status: 404, code: 'not_ready', message: 'the recording is not ready yet' });
+    const g: FetchLike = async () => reply(401, { code: 'unauthorized', message: 'no session' });
+    const { api: api2, onUnauthorized } = client(g);
+    await expect(api2.recordingMp3(1, 12)).rejects.toMatchObject({ status: 401 });
+    expect(onUnauthorized).toHaveBeenCalledTimes(1);
+  });
+
+  it('reads a chat\'s calls and a call\'s recording', async () => {
+    const f = vi.fn<FetchLike>(async () => reply(200, []));
+    const { api } = client(f);
+    await api.chatCalls(1, 40);
+    await api.recording(1, 12);
+    expect(f.mock.calls.map((c) => c[0])).toEqual(['/api/v1/channels/1/chats/40/calls', '/api/v1/channels/1/calls/12/recording']);
+  });
 });

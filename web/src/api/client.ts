@@ -1,6 +1,6 @@
 import type {
-  Channel, ChatDetail, ChatPage, ChatState, ChatSummary, Customer, CustomerInput, LoginResponse,
-  LiveCall, Me, Medium, Member, Message, Settings, SipAccount, Tag, Team,
+  CallRecord, Channel, ChatDetail, ChatPage, ChatState, ChatSummary, Customer, CustomerInput, LoginResponse,
+  LiveCall, Me, Medium, Member, Message, Recording, Settings, SipAccount, Tag, Team,
 } from './types';
 import { chatQuery, customerQuery, type ChatFilter } from './query';
 
@@ -64,8 +64,9 @@ export class ApiClient {
     this.fetchImpl = opts.fetch ?? ((i, init) => fetch(i, init));
   }
 
-  async request<T>(method: string, path: string, body?: unknown, auth = true): Promise<T> {
-    const headers: Record<string, string> = { accept: 'application/json' };
+  /** Sends a request (with the session token unless `auth` is false); a non-2xx answer throws ApiError. */
+  private async send(method: string, path: string, body: unknown, auth: boolean, accept: string): Promise<Response> {
+    const headers: Record<string, string> = { accept };
     if (body !== undefined) headers['content-type'] = 'application/json';
     const token = auth ? this.getToken() : null;
     if (token) headers.authorization = `Bearer ${token}`;
@@ -84,6 +85,11 @@ export class ApiClient {
       if (res.status === 401 && auth) this.onUnauthorized?.();
       throw err;
     }
+    return res;
+  }
+
+  async request<T>(method: string, path: string, body?: unknown, auth = true): Promise<T> {
+    const res = await this.send(method, path, body, auth, 'application/json');
     if (res.status === 204) return undefined as T;
     const text = await res.text();
     if (!text) return undefined as T;
@@ -91,6 +97,16 @@ export class ApiClient {
       return JSON.parse(text) as T;
     } catch {
       throw new ApiError(res.status, 'invalid_response', 'The server answered with something that is not JSON.');
+    }
+  }
+
+  /** A binary body (audio) with the session token, which an `<audio src>` cannot send. */
+  async blob(path: string, accept = '*/*'): Promise<Blob> {
+    const res = await this.send('GET', path, undefined, true, accept);
+    try {
+      return await res.blob();
+    } catch (e) {
+      throw new ApiError(0, 'network', e instanceof Error ? e.message : String(e));
     }
   }
 
@@ -112,6 +128,17 @@ export class ApiClient {
   }
   myLiveCalls() {
     return this.request<LiveCall[]>('GET', '/api/v1/me/calls');
+  }
+
+  // --- recordings and transcripts (SPEC RC-1..3)
+  chatCalls(cid: number, chat: number) {
+    return this.request<CallRecord[]>('GET', `/api/v1/channels/${cid}/chats/${chat}/calls`);
+  }
+  recording(cid: number, call: number) {
+    return this.request<Recording>('GET', `/api/v1/channels/${cid}/calls/${call}/recording`);
+  }
+  recordingMp3(cid: number, call: number) {
+    return this.blob(`/api/v1/channels/${cid}/calls/${call}/recording.mp3`, 'audio/mpeg');
   }
 
   // --- auth & me

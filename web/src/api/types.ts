@@ -145,6 +145,51 @@ export interface ChatMatch {
   snippet: SnippetPart[];
 }
 
+/** One call as the store keeps it (`GET …/chats/{chat}/calls`); the fields the console reads. */
+export interface CallRecord {
+  id: number;
+  channel_id: number;
+  chat_id: number;
+  direction: string;
+  customer_id: number | null;
+  staff_id: number | null;
+  started_at: string;
+  answered_at: string | null;
+  /** `null` while live. */
+  ended_at: string | null;
+  participants: number[];
+  /** Where its recording lives on the server; null when the call was not recorded. */
+  recording: string | null;
+}
+
+export type RecordingState = 'pending' | 'ready' | 'failed';
+export type TranscriptState = 'pending' | 'running' | 'done' | 'failed' | 'off';
+
+/** A line of a call transcript: who said it and when (ms from the start of the recording). */
+export interface TranscriptLine {
+  /** `customer`, or the id of the staff member who said it. */
+  speaker: string;
+  offset_ms: number;
+  end_ms: number;
+  text: string;
+}
+
+/** A recorded call's MP3 and transcript (`GET …/calls/{id}/recording`, SPEC RC-1..3). */
+export interface Recording {
+  call_id: number;
+  channel_id: number;
+  chat_id: number;
+  mp3: RecordingState;
+  duration_ms: number | null;
+  mp3_bytes: number | null;
+  transcript: TranscriptState;
+  tracks_done: number;
+  tracks_total: number;
+  language: string | null;
+  error: string | null;
+  lines: TranscriptLine[];
+}
+
 export interface Message {
   id: number;
   chat_id: number;

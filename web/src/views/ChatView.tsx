@@ -1,5 +1,5 @@
-import { useEffect, useRef, useState, type FormEvent, type KeyboardEvent } from 'react';
-import type { ChatDetail, ChatSummary, DenwaEvent } from '../api/types';
+import { useEffect, useRef, useState, type FormEvent, type KeyboardEvent, type ReactNode } from 'react';
+import type { CallRecord, ChatDetail, ChatSummary, DenwaEvent } from '../api/types';
 import { useConsole } from '../console';
 import { useI18n } from '../i18n/context';
 import { ErrorNote } from '../components/ErrorNote';
@@ -7,6 +7,8 @@ import { MediumIcon } from '../components/icons';
 import { fmtTime, localInputValue } from '../util';
 import { href } from '../router';
 import { CustomerPanel } from './CustomerPanel';
+import { RecordingPanel, useChatCalls } from './RecordingPanel';
+import { callsSignature, placeRecordings, recordedCalls, recordingText } from '../calls/recording';
 import { TagsEditor } from './TagsEditor';
 
 interface Props {
@@ -23,6 +25,7 @@ export function ChatView({ detail, onChat, reload }: Props) {
   const [busy, setBusy] = useState(false);
   const [snoozeAt, setSnoozeAt] = useState(() => localInputValue(60));
   const endRef = useRef<HTMLLIElement>(null);
+  const calls = useChatCalls(chat.id, chat.medium === 'phone', callsSignature(timeline));
 
   useEffect(() => {
     endRef.current?.scrollIntoView?.({ block: 'end' });
@@ -67,9 +70,20 @@ export function ChatView({ detail, onChat, reload }: Props) {
         </header>
         <ol className="timeline" aria-label={t('chat.timeline')} data-testid="timeline">
           {timeline.length === 0 && <li className="muted">{t('chat.emptyTimeline')}</li>}
-          {timeline.map((ev) => (
-            <TimelineItem key={ev.id} ev={ev} customerName={customer.name} />
-          ))}
+          {withRecordings(
+            timeline,
+            calls.calls,
+            (ev) => <TimelineItem key={ev.id} ev={ev} customerName={customer.name} />,
+            (call) => <RecordingPanel key={`recording-${call.id}`} call={call} customerName={customer.name} timeline={timeline} />,
+          )}
+          {calls.error !== null && (
+            <li className="tl-error">
+              <ErrorNote error={calls.error} testid="calls-error" />
+              <button type="button" className="link small" onClick={calls.retry}>
+                {t('common.retry')}
+              </button>
+            </li>
+          )}
           <li ref={endRef} aria-hidden="true" className="timeline-end" />
         </ol>
         <Composer chat={chat} onSent={reload} />
@@ -151,6 +165,33 @@ export function ChatView({ detail, onChat, reload }: Props) {
   );
 }
 
+/**
+ * The timeline's items with each recorded call's panel after the call's last event (its end, or
+ * its recording lines), as one flat keyed list: a panel that moves down keeps its player.
+ */
+function withRecordings(
+  timeline: DenwaEvent[],
+  calls: CallRecord[],
+  item: (ev: DenwaEvent) => ReactNode,
+  panel: (call: CallRecord) => ReactNode,
+): ReactNode[] {
+  const recorded = recordedCalls(calls);
+  if (recorded.length === 0) return timeline.map(item);
+  const byId = new Map(recorded.map((c) => [c.id, c]));
+  const { after, rest } = placeRecordings(timeline, recorded.map((c) => c.id));
+  const out: ReactNode[] = [];
+  const add = (id: number) => {
+    const call = byId.get(id);
+    if (call) out.push(panel(call));
+  };
+  for (const ev of timeline) {
+    out.push(item(ev));
+    after.get(ev.id)?.forEach(add);
+  }
+  rest.forEach(add);
+  return out;
+}
+
 function TimelineItem({ ev, customerName }: { ev: DenwaEvent; customerName: string }) {
   const { t, lang } = useI18n();
   const c = useConsole();
@@ -198,7 +239,7 @@ function TimelineItem({ ev, customerName }: { ev: DenwaEvent; customerName: stri
       else text = t('ev.state.opened');
       break;
     default:
-      text = callText(ev, t, (id) => c.staffName(id) ?? String(id)) ?? t('ev.other', { kind: ev.kind });
+      text = callText(ev, t, (id) => c.staffName(id) ?? String(id)) ?? recordingText(ev, t) ?? t('ev.other', { kind: ev.kind });
   }
   return (
     <li className="tl-sys" data-testid="timeline-item" data-kind={ev.kind} data-event-id={ev.id}>

@@ -8,6 +8,7 @@ import { ErrorNote } from '../components/ErrorNote';
 import { MediumIcon } from '../components/icons';
 import { Snippet } from '../components/Snippet';
 import { fmtTime } from '../util';
+import { fmtClock } from '../calls/recording';
 import { href } from '../router';
 import { ChatView } from './ChatView';
 
@@ -256,7 +257,13 @@ function ChatRow({ chat, active, match }: { chat: ChatSummary; active: boolean; 
           </time>
         </span>
         {match ? (
-          <span className="row-preview row-match" data-testid="chat-match" data-kind={match.kind}>
+          <span className="row-preview row-match" data-testid="chat-match" data-kind={match.kind} data-speaker={match.speaker ?? undefined}>
+            {match.kind === 'transcript' && (
+              <span className="match-source small" data-testid="chat-match-source">
+                {t('search.transcript')}
+                {match.offset_ms !== null && ` · ${fmtClock(match.offset_ms)}`}
+              </span>
+            )}
             <span className="muted small">{matchSpeaker(match, c.staffName, t)}: </span>
             <Snippet parts={match.snippet} />
           </span>
