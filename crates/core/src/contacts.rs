@@ -526,11 +526,11 @@ fn read_vcards(text: &str) -> Result<Vec<ContactCard>, ContactFileError> {
             continue;
         }
         if cl.name == "END" && value_is("VCARD") {
-            if depth == 1 {
-                if let Some(d) = draft.take() {
-                    let index = u32::try_from(cards.len() + 1).unwrap_or(u32::MAX);
-                    cards.push(d.finish(index));
-                }
+            if depth == 1
+                && let Some(d) = draft.take()
+            {
+                let index = u32::try_from(cards.len() + 1).unwrap_or(u32::MAX);
+                cards.push(d.finish(index));
             }
             depth = depth.saturating_sub(1);
             continue;

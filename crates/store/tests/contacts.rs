@@ -270,3 +270,56 @@ async fn another_channel_is_not_found() {
         .unwrap_err();
     assert!(matches!(err, StoreError::NotFound(_)), "{err}");
 }
+
+#[tokio::test]
+async fn a_file_of_the_largest_size_is_applied_in_one_go() {
+    let t = setup().await;
+    let s = &t.store;
+    let mut csv = String::from("name,phone,mobile\n山田,090-1111-2222,080-1111-0000\n");
+    for i in 1..denwa_core::contacts::MAX_CONTACTS {
+        csv.push_str(&format!("顧客 {i},03-1000-{i:04},090-2000-{i:04}\n"));
+    }
+    let file = read_contact_file(csv.as_bytes(), Some("text/csv")).unwrap();
+    let started = std::time::Instant::now();
+    let (preview, _) = s
+        .import_contacts(t.channel, &file, ImportMode::Preview, Some(t.staff))
+        .await
+        .unwrap();
+    let planned = started.elapsed();
+    let (applied, events) = s
+        .import_contacts(
+            t.channel,
+            &file,
+            ImportMode::Apply {
+                expect: Some(preview.digest.clone()),
+            },
+            Some(t.staff),
+        )
+        .await
+        .unwrap();
+    eprintln!(
+        "5000 contacts: preview {planned:?}, preview + apply {:?}",
+        started.elapsed()
+    );
+    let n = denwa_core::contacts::MAX_CONTACTS as u32;
+    assert_eq!(
+        (
+            applied.counts.join,
+            applied.counts.updated,
+            applied.counts.create
+        ),
+        (1, 1, n - 1)
+    );
+    assert_eq!(events.len(), n as usize);
+    assert_eq!(
+        s.customer(t.channel, t.yamada).await.unwrap().phones.len(),
+        2
+    );
+    let found = s
+        .search_customers(t.channel, "03-1000-4999", 10)
+        .await
+        .unwrap();
+    assert_eq!(found.len(), 1);
+    assert_eq!(found[0].name, "顧客 4999");
+    assert_eq!(found[0].phones.len(), 2);
+}

@@ -89,12 +89,10 @@ pub(super) async fn import(
     };
     let mut tx = begin_write(pool).await?;
     let mut plan = plan(&mut tx, channel, file).await?;
-    if let Some(expect) = expect {
-        if expect != plan.digest {
-            return Err(StoreError::Stale(
-                "the contact list changed since the preview: preview the file again".into(),
-            ));
-        }
+    if expect.is_some_and(|e| e != plan.digest) {
+        return Err(StoreError::Stale(
+            "the contact list changed since the preview: preview the file again".into(),
+        ));
     }
     let mut events = Vec::new();
     for contact in &mut plan.contacts {
