@@ -150,7 +150,18 @@ async fn import_contacts(
         .store
         .import_contacts(cid, &file, mode, Some(session.staff.id))
         .await?;
-    state.publish(events);
+    // A large import stores one event per contact: publish them in batches and let the
+    // bus's other subscribers (search indexer, call service) run in between, so they do
+    // not fall behind the bus and miss unrelated events.
+    let mut events = events.into_iter();
+    loop {
+        let batch: Vec<_> = events.by_ref().take(256).collect();
+        if batch.is_empty() {
+            break;
+        }
+        state.publish(batch);
+        tokio::task::yield_now().await;
+    }
     if plan.applied {
         tracing::info!(
             channel = cid,
