@@ -52,7 +52,8 @@ export function fmtTime(iso: string | null | undefined, lang: Lang, tz?: string)
 
 const KNOWN_CODES = new Set([
   'network', 'unauthorized', 'forbidden', 'not_found', 'conflict', 'invalid_phone_number', 'invalid_field',
-  'phone_chat_internal_only',
+  'phone_chat_internal_only', 'invalid_contacts_file', 'too_many_contacts', 'import_too_large', 'stale',
+  'unsupported_media_type',
 ]);
 
 /** A user-facing sentence for an error, plus the server's own message as detail. */

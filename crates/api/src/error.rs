@@ -86,6 +86,7 @@ impl From<StoreError> for ApiError {
                 ApiError::new(StatusCode::BAD_REQUEST, "invalid_phone_number", m)
             }
             StoreError::Invalid(m) => ApiError::new(StatusCode::BAD_REQUEST, "invalid_field", m),
+            StoreError::Stale(m) => ApiError::new(StatusCode::CONFLICT, "stale", m),
             other => {
                 tracing::error!(error = %other, "store failed");
                 ApiError::new(

@@ -14,6 +14,7 @@ pub mod bus;
 pub mod calls;
 pub mod chats;
 pub mod console;
+pub mod contacts;
 pub mod error;
 pub mod extract;
 pub mod metrics;
@@ -145,6 +146,7 @@ fn api_router() -> OpenApiRouter<AppState> {
         .merge(console::router())
         .merge(calls::router())
         .merge(audio::router())
+        .merge(contacts::router())
         .merge(recordings::router())
         .merge(open::router())
         .merge(stats::router())

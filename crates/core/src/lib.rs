@@ -6,6 +6,7 @@
 //! channel, [`MissedReason`](model::MissedReason).
 
 pub mod call;
+pub mod contacts;
 pub mod error;
 pub mod event;
 pub mod hours;

@@ -60,6 +60,10 @@ pub enum StoreError {
     /// Input a domain rule refuses (too many ring fields, a bad time zone…).
     #[error("invalid: {0}")]
     Invalid(String),
+    /// The data changed since the caller last read it, so the change it asked for is no
+    /// longer the one it saw (an import whose preview is out of date).
+    #[error("{0}")]
+    Stale(String),
     /// The database failed.
     #[error("database error: {0}")]
     Database(#[from] sqlx::Error),
@@ -183,6 +187,19 @@ pub struct SipAccount {
     pub username: String,
     /// The device password.
     pub password: String,
+}
+
+/// What [`Store::import_contacts`] does with its plan.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ImportMode {
+    /// Only plan: nothing changes.
+    Preview,
+    /// Plan and carry the plan out. With `expect` (a preview's
+    /// [`digest`](denwa_core::contacts::ImportPlan::digest)) the plan must be that one.
+    Apply {
+        /// The digest the plan must have.
+        expect: Option<String>,
+    },
 }
 
 /// A new chat.
@@ -445,6 +462,20 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<Vec<Customer>>;
     /// The customer owning an E.164 number (SPEC IN-6).
     async fn customer_by_phone(&self, channel: ChannelId, e164: &str) -> Result<Option<Customer>>;
+    /// Plans importing a staff member's contact file into the channel's contact list
+    /// (SPEC OUT-6; see [`denwa_core::contacts::plan_import`]) against the list as it is
+    /// now. [`ImportMode::Apply`] carries the plan out in one transaction — new leads
+    /// (`customer_created`), the new numbers and empty names of the customers joined
+    /// (`customer_updated`) — or, when `expect` is not the plan's digest, changes nothing
+    /// and answers [`StoreError::Stale`]. Returns the plan (with the new leads' ids once
+    /// applied) and the events to publish.
+    async fn import_contacts(
+        &self,
+        channel: ChannelId,
+        file: &denwa_core::contacts::ContactFile,
+        mode: ImportMode,
+        actor: Option<StaffId>,
+    ) -> Result<(denwa_core::contacts::ImportPlan, Vec<Event>)>;
 
     // ---- chats
     /// Opens a chat (and its first customer message).

@@ -1,6 +1,7 @@
 //! The embedded default: SQLite through sqlx, WAL journal, migrations at open.
 
 mod calls;
+mod contacts;
 mod recordings;
 mod search;
 mod stats;
@@ -1607,6 +1608,16 @@ impl Store for SqliteStore {
             Some(id) => Ok(Some(load_customer(&mut conn, channel, id).await?)),
             None => Ok(None),
         }
+    }
+
+    async fn import_contacts(
+        &self,
+        channel: ChannelId,
+        file: &denwa_core::contacts::ContactFile,
+        mode: crate::ImportMode,
+        actor: Option<StaffId>,
+    ) -> Result<(denwa_core::contacts::ImportPlan, Vec<Event>)> {
+        contacts::import(&self.pool, channel, file, mode, actor).await
     }
 
     async fn create_chat(

@@ -25,6 +25,28 @@ describe('ApiClient', () => {
     expect(JSON.parse(String(init?.body))).toEqual({ body: 'hi' });
   });
 
+  it('uploads a contact file as the body with its own type, preview or apply with the digest (OUT-6)', async () => {
+    const plan = { format: 'vcard', contacts: [], counts: { contacts: 0, join: 0, updated: 0, create: 0, skip: 0 }, applied: false, digest: 'abc' };
+    const f = vi.fn<FetchLike>(async () => reply(200, plan));
+    const { api } = client(f);
+    const file = new Blob(['BEGIN:VCARD\r\nEND:VCARD\r\n']);
+    await api.importContacts(3, file, 'text/vcard', { preview: true });
+    await api.importContacts(3, file, 'text/vcard', { preview: false, expect: 'abc' });
+    await api.importContacts(3, 'name,phone\n', 'text/csv', { preview: false });
+    const urls = f.mock.calls.map((c) => c[0]);
+    expect(urls).toEqual([
+      '/api/v1/channels/3/contacts/import?preview=true',
+      '/api/v1/channels/3/contacts/import?expect=abc',
+      '/api/v1/channels/3/contacts/import',
+    ]);
+    const [, init] = f.mock.calls[0];
+    const h = init?.headers as Record<string, string>;
+    expect(h['content-type']).toBe('text/vcard');
+    expect(h.authorization).toBe('Bearer tok');
+    expect(init?.body).toBe(file);
+    expect((f.mock.calls[2][1]?.headers as Record<string, string>)['content-type']).toBe('text/csv');
+  });
+
   it('does not send a token to login', async () => {
     const f = vi.fn<FetchLike>(async () => reply(200, { token: 't', staff: { id: 1, email: 'a', name: 'A' } }));
     const { api } = client(f);

@@ -1,5 +1,5 @@
 import type {
-  CallRecord, Channel, ChatDetail, ChatPage, ChatState, ChatSummary, Customer, CustomerInput, LoginResponse,
+  CallRecord, Channel, ChatDetail, ChatPage, ChatState, ChatSummary, Customer, CustomerInput, ImportPlan, LoginResponse,
   LiveCall, Me, Medium, Member, Message, Recording, Settings, SipAccount, Tag, Team,
 } from './types';
 import { chatQuery, customerQuery, type ChatFilter } from './query';
@@ -65,9 +65,10 @@ export class ApiClient {
   }
 
   /** Sends a request (with the session token unless `auth` is false); a non-2xx answer throws ApiError. */
-  private async send(method: string, path: string, body: unknown, auth: boolean, accept: string): Promise<Response> {
+  private async send(method: string, path: string, body: unknown, auth: boolean, accept: string, raw?: { body: Blob | string; type: string }): Promise<Response> {
     const headers: Record<string, string> = { accept };
-    if (body !== undefined) headers['content-type'] = 'application/json';
+    if (raw) headers['content-type'] = raw.type;
+    else if (body !== undefined) headers['content-type'] = 'application/json';
     const token = auth ? this.getToken() : null;
     if (token) headers.authorization = `Bearer ${token}`;
     let res: Response;
@@ -75,7 +76,7 @@ export class ApiClient {
       res = await this.fetchImpl(this.base + path, {
         method,
         headers,
-        body: body === undefined ? undefined : JSON.stringify(body),
+        body: raw ? raw.body : body === undefined ? undefined : JSON.stringify(body),
       });
     } catch (e) {
       throw new ApiError(0, 'network', e instanceof Error ? e.message : String(e));
@@ -89,7 +90,15 @@ export class ApiClient {
   }
 
   async request<T>(method: string, path: string, body?: unknown, auth = true): Promise<T> {
-    const res = await this.send(method, path, body, auth, 'application/json');
+    return this.parse<T>(await this.send(method, path, body, auth, 'application/json'));
+  }
+
+  /** Sends a file (or text) as the body with its own content type; the answer is JSON. */
+  async upload<T>(method: string, path: string, body: Blob | string, type: string): Promise<T> {
+    return this.parse<T>(await this.send(method, path, undefined, true, 'application/json', { body, type }));
+  }
+
+  private async parse<T>(res: Response): Promise<T> {
     if (res.status === 204) return undefined as T;
     const text = await res.text();
     if (!text) return undefined as T;
@@ -227,5 +236,16 @@ export class ApiClient {
   }
   updateCustomer(cid: number, id: number, input: CustomerInput) {
     return this.request<Customer>('PATCH', `/api/v1/channels/${cid}/customers/${id}`, input);
+  }
+  /**
+   * Imports a contact file (SPEC OUT-6): with `preview` only the plan; otherwise applies,
+   * insisting on the plan whose digest is `expect` (409 `stale` when the list moved).
+   */
+  importContacts(cid: number, file: Blob | string, type: string, opts: { preview: true } | { preview: false; expect?: string }) {
+    const q = new URLSearchParams();
+    if (opts.preview) q.set('preview', 'true');
+    else if (opts.expect) q.set('expect', opts.expect);
+    const qs = q.toString();
+    return this.upload<ImportPlan>('POST', `/api/v1/channels/${cid}/contacts/import${qs ? `?${qs}` : ''}`, file, type);
   }
 }

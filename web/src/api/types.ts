@@ -105,6 +105,43 @@ export interface CustomerInput {
   profile?: Record<string, string>;
 }
 
+/** A contact file's import plan (SPEC OUT-6; `POST …/contacts/import`). */
+export type ImportAction = 'join' | 'create' | 'skip';
+export type SkipReason = 'no_number' | 'invalid_number' | 'duplicate_in_file';
+export type NumberIssue = 'invalid' | 'duplicate_in_file' | 'other_customer' | 'too_many';
+export type ColumnRole = 'name' | 'given_name' | 'middle_name' | 'family_name' | 'company' | 'phone';
+
+export interface ImportNumber {
+  number: string;
+  display: string;
+  /** Already the joined customer's; otherwise it is saved. */
+  known: boolean;
+  mobile: boolean | null;
+}
+
+export interface PlannedContact {
+  /** Card number (vCard) or line (CSV). */
+  index: number;
+  name: string;
+  numbers: ImportNumber[];
+  action: ImportAction;
+  customer: { id: number; name: string; blocked: boolean } | null;
+  sets_name: boolean;
+  skip_reason: SkipReason | null;
+  problems: { input: string; number: string | null; issue: NumberIssue; detail: string }[];
+}
+
+export interface ImportPlan {
+  format: 'vcard' | 'csv';
+  encoding: string;
+  columns: { header: string; column: number; role: ColumnRole }[];
+  ignored_columns: string[];
+  contacts: PlannedContact[];
+  counts: { contacts: number; join: number; updated: number; create: number; skip: number };
+  applied: boolean;
+  digest: string;
+}
+
 export interface ChatSummary {
   id: number;
   state: ChatState;

@@ -6,6 +6,7 @@ import { ErrorNote } from '../components/ErrorNote';
 import { go, href } from '../router';
 import { KindBadge } from './CustomerPanel';
 import { CustomerForm, emptyInput } from './CustomerForm';
+import { ContactImport } from './ContactImport';
 
 export function Contacts() {
   const { t } = useI18n();
@@ -17,11 +18,16 @@ export function Contacts() {
   const [adding, setAdding] = useState(false);
   const [busy, setBusy] = useState(false);
   const [addError, setAddError] = useState<unknown>(null);
+  const [importing, setImporting] = useState(false);
   const seq = useRef(0);
   const [tick, setTick] = useState(0);
+  /** A reload for pushed customer events waits a little: an import pushes one per contact. */
+  const eventReload = useRef(false);
 
   useEffect(() => {
     const n = ++seq.current;
+    const delay = q ? 250 : eventReload.current ? 300 : 0;
+    eventReload.current = false;
     const timer = setTimeout(() => {
       c.api.customers(c.cid, q, 100).then(
         (r) => {
@@ -34,12 +40,15 @@ export function Contacts() {
           if (n === seq.current) setError(e);
         },
       );
-    }, q ? 250 : 0);
+    }, delay);
     return () => clearTimeout(timer);
   }, [c.api, c.cid, q, tick]);
 
   useEvents((e) => {
-    if (e.kind === 'customer_created' || e.kind === 'customer_updated' || e.kind === 'customer_deleted' || e.kind === 'resync') setTick((x) => x + 1);
+    if (e.kind === 'customer_created' || e.kind === 'customer_updated' || e.kind === 'customer_deleted' || e.kind === 'resync') {
+      eventReload.current = true;
+      setTick((x) => x + 1);
+    }
   });
 
   const create = (input: CustomerInput) => {
@@ -58,10 +67,16 @@ export function Contacts() {
     <section className="narrow wide-narrow" aria-labelledby="contacts-title">
       <div className="page-head">
         <h1 id="contacts-title">{t('contacts.title')}</h1>
-        <button type="button" className="primary" data-testid="add-lead" aria-expanded={adding} onClick={() => setAdding((a) => !a)}>
-          + {t('contacts.add')}
-        </button>
+        <div className="page-actions" role="group" aria-label={t('contacts.actions')}>
+          <button type="button" data-testid="import-contacts" aria-expanded={importing} onClick={() => setImporting((i) => !i)}>
+            {t('contacts.import')}
+          </button>
+          <button type="button" className="primary" data-testid="add-lead" aria-expanded={adding} onClick={() => setAdding((a) => !a)}>
+            + {t('contacts.add')}
+          </button>
+        </div>
       </div>
+      {importing && <ContactImport onClose={() => setImporting(false)} onApplied={() => setTick((x) => x + 1)} />}
       {adding && (
         <div className="card">
           <h2>{t('newLead.title')}</h2>
@@ -83,10 +98,14 @@ export function Contacts() {
         <ul className="contact-list" aria-label={t('contacts.results')} data-testid="contact-list">
           {list.map((cu) => (
             <li key={cu.id}>
-              <a className="contact-row" href={href({ name: 'customer', id: cu.id })} data-testid="contact-row" data-customer-id={cu.id}>
+              <a className="contact-row" href={href({ name: 'customer', id: cu.id })} data-testid="contact-row" data-customer-id={cu.id} data-blocked={cu.blocked ? 'yes' : 'no'}>
                 <span className="contact-name">
                   <strong>{cu.name || t('customer.unnamed')}</strong> <KindBadge kind={cu.kind} />
-                  {cu.blocked && <span className="badge blocked">{t('customer.blocked')}</span>}
+                  {cu.blocked && (
+                    <span className="badge blocked" data-testid="contact-blocked">
+                      {t('customer.blocked')}
+                    </span>
+                  )}
                 </span>
                 <span className="mono muted">{cu.phones.map((p) => p.display || p.number).join(', ')}</span>
               </a>
