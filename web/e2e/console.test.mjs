@@ -1,7 +1,7 @@
 // End-to-end tests of the staff console against the real server (see harness.mjs for env vars).
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { ACCOUNTS, apiFromPage, launchBrowser, login, newPage, shot, startServer } from './harness.mjs';
+import { ACCOUNTS, apiFromPage, launchBrowser, login, newPage, shot, searchContacts, demoChannelId, startServer } from './harness.mjs';
 
 let server;
 let browser;
@@ -21,20 +21,6 @@ async function open(opts) {
   const r = await newPage(browser, opts);
   contexts.push(r.ctx);
   return r.page;
-}
-
-async function channelId(page) {
-  const me = await apiFromPage(page, 'GET', '/api/v1/me');
-  assert.equal(me.status, 200, me.text);
-  const ch = me.json.channels.find((c) => c.name === 'Denwa Demo') ?? me.json.channels[0];
-  assert.ok(ch, 'the demo staff member belongs to a channel');
-  return ch.id;
-}
-
-/** Types a contacts search and waits until the results shown are those of that query. */
-async function search(p, q) {
-  await p.getByTestId('contacts-search').fill(q);
-  await p.locator('[data-testid=contact-results]').and(p.locator(`[data-query="${q.trim().replace(/"/g, '\\"')}"]`)).waitFor();
 }
 
 const uniq = () => Math.random().toString(36).slice(2, 8);
@@ -57,7 +43,7 @@ describe('staff console', () => {
       assert.equal(await rows.nth(i).getAttribute('data-medium'), 'phone', `row ${i} is a phone chat`);
       assert.equal(await rows.nth(i).getByTestId('phone-icon').count(), 1, `row ${i} has a phone icon`);
     }
-    const cid = await channelId(a);
+    const cid = await demoChannelId(a);
     const api = await apiFromPage(a, 'GET', `/api/v1/channels/${cid}/chats?integration=phone&state=opened&limit=50`);
     assert.equal(api.status, 200);
     assert.ok(api.json.chats.every((c) => c.source === 'phone'), 'integration=phone returns only chats that came in by phone');
@@ -118,7 +104,7 @@ describe('staff console', () => {
   test('phone chats offer internal notes only and the server refuses a customer message (IN-7)', async () => {
     const p = await open();
     await login(p, server.base, ACCOUNTS.owner, { lang: 'en' });
-    const cid = await channelId(p);
+    const cid = await demoChannelId(p);
     const phones = await apiFromPage(p, 'GET', `/api/v1/channels/${cid}/chats?medium=phone&limit=200`);
     const phoneChat = phones.json.chats[0];
     assert.ok(phoneChat, 'the demo has a phone chat');
@@ -256,11 +242,11 @@ describe('staff console', () => {
 
     await p.evaluate(() => (location.hash = '#/contacts'));
     for (const spelling of [`066543${digits}`, `+81 6 6543 ${digits}`, `(06) 6543-${digits}`, name, `09-9999-${digits}`]) {
-      await search(p, spelling);
+      await searchContacts(p, spelling);
       const found = await p.locator(`[data-testid=contact-row][data-customer-id="${id}"]`).count();
       assert.equal(found, spelling.startsWith('09-') ? 0 : 1, `search "${spelling}"`);
     }
-    await search(p, name);
+    await searchContacts(p, name);
     await shot(p, 'contacts');
 
     // Edit: rename, block, add a profile field.
@@ -281,7 +267,7 @@ describe('staff console', () => {
 
     // Someone else saves while I have unsaved edits: my edits stay, and I am told.
     await p.getByTestId('customer-name-input').fill('my unsaved edit');
-    const cid = await channelId(p);
+    const cid = await demoChannelId(p);
     const theirs = await apiFromPage(p, 'PATCH', `/api/v1/channels/${cid}/customers/${id}`, { name: 'Their name' });
     assert.equal(theirs.status, 200, theirs.text);
     await p.getByTestId('customer-changed-elsewhere').waitFor();
@@ -294,7 +280,7 @@ describe('staff console', () => {
   test('contacts search finds a demo customer by any spelling of their number', async () => {
     const p = await open();
     await login(p, server.base, ACCOUNTS.owner, { lang: 'en' });
-    const cid = await channelId(p);
+    const cid = await demoChannelId(p);
     const all = await apiFromPage(p, 'GET', `/api/v1/channels/${cid}/customers?limit=200`);
     const withPhone = all.json.find((c) => c.phones.length > 0 && c.phones[0].number.startsWith('+81'));
     assert.ok(withPhone, 'the demo has a customer with a Japanese number');
@@ -302,7 +288,7 @@ describe('staff console', () => {
     const national = `0${e164.slice(3)}`;
     await p.evaluate(() => (location.hash = '#/contacts'));
     for (const spelling of [national, withPhone.phones[0].display, e164]) {
-      await search(p, spelling);
+      await searchContacts(p, spelling);
       assert.equal(await p.locator(`[data-testid=contact-row][data-customer-id="${withPhone.id}"]`).count(), 1, `search "${spelling}"`);
     }
     // The customer page lists their chats (chats?customer=).

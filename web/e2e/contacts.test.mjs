@@ -4,7 +4,7 @@
 // file is refused with the reason; a lead added with "+" is blocked and shown as blocked.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { ACCOUNTS, apiFromPage, launchBrowser, login, newPage, shot, startServer } from './harness.mjs';
+import { ACCOUNTS, apiFromPage, launchBrowser, login, newPage, shot, searchContacts, demoChannelId, startServer } from './harness.mjs';
 
 let server;
 let browser;
@@ -26,20 +26,6 @@ async function open(opts) {
   return r.page;
 }
 
-async function channelId(page) {
-  const me = await apiFromPage(page, 'GET', '/api/v1/me');
-  assert.equal(me.status, 200, me.text);
-  const ch = me.json.channels.find((c) => c.name === 'Denwa Demo') ?? me.json.channels[0];
-  assert.ok(ch, 'the demo staff member belongs to a channel');
-  return ch.id;
-}
-
-/** Types a contacts search and waits until the results shown are those of that query. */
-async function search(p, q) {
-  await p.getByTestId('contacts-search').fill(q);
-  await p.locator('[data-testid=contact-results]').and(p.locator(`[data-query="${q.trim().replace(/"/g, '\\"')}"]`)).waitFor();
-}
-
 const uniq = () => Math.random().toString(36).slice(2, 8);
 const digits4 = () => String(Math.floor(1000 + Math.random() * 8999));
 
@@ -47,7 +33,7 @@ describe('contacts', () => {
   test('import a vCard from my phone: a known number joins its customer, a new one becomes a lead', async () => {
     const p = await open();
     await login(p, server.base, ACCOUNTS.operator, { lang: 'en' });
-    const cid = await channelId(p);
+    const cid = await demoChannelId(p);
     const all = await apiFromPage(p, 'GET', `/api/v1/channels/${cid}/customers?limit=200`);
     const yamada = all.json.find((c) => c.phones.some((ph) => ph.number === '+819011112222'));
     assert.ok(yamada, 'the demo has 山田 太郎 with 090-1111-2222');
@@ -108,7 +94,7 @@ describe('contacts', () => {
     const row = p.locator(`[data-testid=contact-row][data-customer-id="${newId}"]`);
     await row.waitFor();
     assert.match(await row.innerText(), new RegExp(`${name}[\\s\\S]*Lead[\\s\\S]*080-${digits}-5678, 06-6543-${digits}`));
-    await search(p, `06 6543 ${digits}`);
+    await searchContacts(p, `06 6543 ${digits}`);
     assert.equal(await row.count(), 1, 'found by another spelling of its number');
     // 山田 太郎 is still one customer with their one number.
     const y = await apiFromPage(p, 'GET', `/api/v1/channels/${cid}/customers/${yamada.id}`);
@@ -141,7 +127,7 @@ describe('contacts', () => {
     assert.match(await p.getByTestId('import-row').first().innerText(), /新しいリード/);
     await p.getByTestId('import-cancel').click();
     assert.equal(await p.getByTestId('contact-import').count(), 0);
-    const cid = await channelId(p);
+    const cid = await demoChannelId(p);
     const found = await apiFromPage(p, 'GET', `/api/v1/channels/${cid}/customers?q=${encodeURIComponent(`03-9876-${digits}`)}`);
     assert.deepEqual(found.json, [], 'cancelled: nothing imported');
     assert.deepEqual(p.errors, []);
@@ -172,7 +158,7 @@ describe('contacts', () => {
     assert.ok(await p.getByTestId('customer-blocked-input').isChecked(), 'the form shows it too');
 
     await p.evaluate(() => (location.hash = '#/contacts'));
-    await search(p, name);
+    await searchContacts(p, name);
     const row = p.locator(`[data-testid=contact-row][data-customer-id="${id}"]`);
     assert.equal(await row.getAttribute('data-blocked'), 'yes');
     assert.equal(await row.getByTestId('contact-blocked').innerText(), 'Blocked');
@@ -184,7 +170,7 @@ describe('contacts', () => {
     await p.locator('[data-testid=customer-block-toggle][data-blocked=no]').waitFor();
     assert.equal(await p.getByTestId('customer-blocked').count(), 0);
     await p.evaluate(() => (location.hash = '#/contacts'));
-    await search(p, name);
+    await searchContacts(p, name);
     assert.equal(await row.getAttribute('data-blocked'), 'no');
     assert.equal(await row.getByTestId('contact-blocked').count(), 0);
     assert.deepEqual(p.errors, []);

@@ -212,3 +212,36 @@ export async function shot(page, name) {
   log('screenshot', file);
   return file;
 }
+
+/** Writes `data` (16-bit little-endian mono PCM at `rate` Hz) to `file` as a WAV file. */
+export function writeWav(file, data, rate) {
+  const h = Buffer.alloc(44);
+  h.write('RIFF', 0);
+  h.writeUInt32LE(36 + data.length, 4);
+  h.write('WAVEfmt ', 8);
+  h.writeUInt32LE(16, 16);
+  h.writeUInt16LE(1, 20);
+  h.writeUInt16LE(1, 22);
+  h.writeUInt32LE(rate, 24);
+  h.writeUInt32LE(rate * 2, 28);
+  h.writeUInt16LE(2, 32);
+  h.writeUInt16LE(16, 34);
+  h.write('data', 36);
+  h.writeUInt32LE(data.length, 40);
+  fs.writeFileSync(file, Buffer.concat([h, data]));
+}
+
+/** The id of the demo channel (or the first channel) of the page's signed-in staff member. */
+export async function demoChannelId(page) {
+  const me = await apiFromPage(page, 'GET', '/api/v1/me');
+  if (me.status !== 200) throw new Error(`GET /api/v1/me: ${me.status} ${me.text}`);
+  const ch = me.json.channels.find((c) => c.name === 'Denwa Demo') ?? me.json.channels[0];
+  if (!ch) throw new Error('the demo staff member belongs to no channel');
+  return ch.id;
+}
+
+/** Types a contacts search and waits until the results shown are those of that query. */
+export async function searchContacts(p, q) {
+  await p.getByTestId('contacts-search').fill(q);
+  await p.locator('[data-testid=contact-results]').and(p.locator(`[data-query="${q.trim().replace(/"/g, '\\"')}"]`)).waitFor();
+}
