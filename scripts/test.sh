@@ -5,6 +5,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/lib.sh
 start=$(date +%s)
+# A failed build's last words are often a full disk: say how full, whatever the outcome.
+trap 'echo "==> disk: $(du -sh "${CARGO_TARGET_DIR:-target}" 2>/dev/null | cut -f1) in ${CARGO_TARGET_DIR:-target}, $(df -h --output=avail . | tail -1 | tr -d " ") free"' EXIT
 
 apt_install ca-certificates pkg-config build-essential chromium \
     sip-tester tshark baresip sox iproute2 python3 libopus-dev mecab-ipadic \
