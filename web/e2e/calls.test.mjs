@@ -8,65 +8,14 @@
 // music is the channel's own, uploaded in the settings first: the customer must hear it.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import fs from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { ACCOUNTS, WEB, apiFromPage, freeUdpBlock, launchBrowser, login, newPage, shot, startServer, writeWav } from './harness.mjs';
+import { ACCOUNTS, PEERS, apiFromPage, freeUdpBlock, launchBrowser, login, newPage, phrase, recordCallAudio, shot, startServer, wavcmp } from './harness.mjs';
 
-const PEERS = path.resolve(WEB, '../tests/peers');
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 const log = (...a) => console.error(`[calls ${new Date().toISOString().slice(11, 23)}]`, ...a);
-
-/** A WAV of espeak-ng saying `text`, at 48 kHz mono (Chromium's fake microphone). */
-function phrase(text, file) {
-  const raw = `${file}.raw.wav`;
-  execFileSync('espeak-ng', ['-v', 'en-us', '-s', '150', '-w', raw, text]);
-  execFileSync('sox', [raw, '-r', '48000', '-c', '1', '-b', '16', file, 'pad', '0.3', '0.3']);
-  fs.rmSync(raw);
-  return file;
-}
-
-function wavcmp(ref, test, extra = []) {
-  try {
-    const out = execFileSync('python3', [path.join(PEERS, 'tools/wavcmp.py'), ref, test, ...extra], { encoding: 'utf8' });
-    return { ok: true, out };
-  } catch (e) {
-    return { ok: false, out: String(e.stdout || '') + String(e.stderr || '') };
-  }
-}
-
-/** Records what the page's call audio element plays for `ms`, as a 16-bit mono WAV file. */
-async function recordCallAudio(page, ms, file) {
-  const { rate, b64 } = await page.evaluate(async (ms) => {
-    const el = document.querySelector('audio[data-testid=call-audio]');
-    if (!el || !el.srcObject) throw new Error('no call audio element');
-    const ctx = new AudioContext();
-    const src = ctx.createMediaStreamSource(el.srcObject);
-    const proc = ctx.createScriptProcessor(4096, 1, 1);
-    const chunks = [];
-    proc.onaudioprocess = (e) => chunks.push(new Float32Array(e.inputBuffer.getChannelData(0)));
-    src.connect(proc);
-    proc.connect(ctx.destination);
-    await new Promise((r) => setTimeout(r, ms));
-    proc.disconnect();
-    src.disconnect();
-    const n = chunks.reduce((a, c) => a + c.length, 0);
-    const pcm = new Int16Array(n);
-    let i = 0;
-    for (const c of chunks) for (const x of c) pcm[i++] = Math.max(-32768, Math.min(32767, Math.round(x * 32767)));
-    const bytes = new Uint8Array(pcm.buffer);
-    let bin = '';
-    for (let k = 0; k < bytes.length; k += 0x8000) bin += String.fromCharCode(...bytes.subarray(k, k + 0x8000));
-    const rate = ctx.sampleRate;
-    await ctx.close();
-    return { rate, b64: btoa(bin) };
-  }, ms);
-  const data = Buffer.from(b64, 'base64');
-  writeWav(file, data, rate);
-  return file;
-}
 
 test('a customer call rings the console with profile fields, is answered over WebRTC, and every in-call control works', { timeout: 240_000 }, async () => {
   const work = fs.mkdtempSync(path.join(os.tmpdir(), 'denwa-calls-'));

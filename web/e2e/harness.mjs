@@ -245,3 +245,63 @@ export async function searchContacts(p, q) {
   await p.getByTestId('contacts-search').fill(q);
   await p.locator('[data-testid=contact-results]').and(p.locator(`[data-query="${q.trim().replace(/"/g, '\\"')}"]`)).waitFor();
 }
+
+/** The third-party peer recipes and media fixtures (SIPp scenarios, wavcmp, speech). */
+export const PEERS = path.resolve(WEB, '../tests/peers');
+
+/** A WAV of espeak-ng saying `text`, at 48 kHz mono (Chromium's fake microphone). */
+export function phrase(text, file) {
+  const raw = `${file}.raw.wav`;
+  execFileSync('espeak-ng', ['-v', 'en-us', '-s', '150', '-w', raw, text]);
+  execFileSync('sox', [raw, '-r', '48000', '-c', '1', '-b', '16', file, 'pad', '0.3', '0.3']);
+  fs.rmSync(raw);
+  return file;
+}
+
+/** Whether `heard` contains the speech of `ref` (tests/peers/tools/wavcmp.py); its report. */
+export function wavcmp(ref, heard, extra = []) {
+  try {
+    const out = execFileSync('python3', [path.join(PEERS, 'tools/wavcmp.py'), ref, heard, ...extra], { encoding: 'utf8' });
+    return { ok: true, out };
+  } catch (e) {
+    return { ok: false, out: String(e.stdout || '') + String(e.stderr || '') };
+  }
+}
+
+/**
+ * Records what the page's call audio element plays for `ms`, as a 16-bit mono WAV file. The
+ * element appears when the browser leg is made, which may be just after the console shows
+ * the call as joined (the events can overtake the HTTP answer): it is waited for.
+ */
+export async function recordCallAudio(page, ms, file) {
+  await page.waitForFunction(() => {
+    const el = document.querySelector('audio[data-testid=call-audio]');
+    return !!el && !!el.srcObject;
+  }, null, { timeout: 15_000 });
+  const { rate, b64 } = await page.evaluate(async (ms) => {
+    const el = document.querySelector('audio[data-testid=call-audio]');
+    if (!el || !el.srcObject) throw new Error('no call audio element');
+    const ctx = new AudioContext();
+    const src = ctx.createMediaStreamSource(el.srcObject);
+    const proc = ctx.createScriptProcessor(4096, 1, 1);
+    const chunks = [];
+    proc.onaudioprocess = (e) => chunks.push(new Float32Array(e.inputBuffer.getChannelData(0)));
+    src.connect(proc);
+    proc.connect(ctx.destination);
+    await new Promise((r) => setTimeout(r, ms));
+    proc.disconnect();
+    src.disconnect();
+    const n = chunks.reduce((a, c) => a + c.length, 0);
+    const pcm = new Int16Array(n);
+    let i = 0;
+    for (const c of chunks) for (const x of c) pcm[i++] = Math.max(-32768, Math.min(32767, Math.round(x * 32767)));
+    const bytes = new Uint8Array(pcm.buffer);
+    let bin = '';
+    for (let k = 0; k < bytes.length; k += 0x8000) bin += String.fromCharCode(...bytes.subarray(k, k + 0x8000));
+    const rate = ctx.sampleRate;
+    await ctx.close();
+    return { rate, b64: btoa(bin) };
+  }, ms);
+  writeWav(file, Buffer.from(b64, 'base64'), rate);
+  return file;
+}

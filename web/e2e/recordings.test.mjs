@@ -15,9 +15,8 @@ import { execFileSync, spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { ACCOUNTS, WEB, apiFromPage, freeUdpBlock, launchBrowser, login, newPage, shot, startServer, writeWav } from './harness.mjs';
+import { ACCOUNTS, PEERS, apiFromPage, freeUdpBlock, launchBrowser, login, newPage, phrase, shot, startServer, writeWav } from './harness.mjs';
 
-const PEERS = path.resolve(WEB, '../tests/peers');
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 const log = (...a) => console.error(`[recordings ${new Date().toISOString().slice(11, 23)}]`, ...a);
 
@@ -44,15 +43,6 @@ function customerPcap(text, dir) {
   execFileSync('python3', [path.join(PEERS, 'tools/rtp_pcap.py'), '--wav', wav, '--out', pcap]);
   const ms = Number(execFileSync('python3', [path.join(PEERS, 'tools/pcap_duration_ms.py'), pcap], { encoding: 'utf8' }).trim());
   return { pcap, ms };
-}
-
-/** A WAV of espeak-ng saying `text`, at 48 kHz mono (Chromium's fake microphone). */
-function phrase(text, file) {
-  const raw = `${file}.raw.wav`;
-  execFileSync('espeak-ng', ['-v', 'en-us', '-s', '150', '-w', raw, text]);
-  execFileSync('sox', [raw, '-r', '48000', '-c', '1', '-b', '16', file, 'pad', '0.3', '0.3']);
-  fs.rmSync(raw);
-  return file;
 }
 
 /** A pure sine tone as a 16-bit mono WAV. */

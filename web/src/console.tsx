@@ -1,5 +1,6 @@
 import { createContext, useContext, useEffect, useRef } from 'react';
 import type { ApiClient } from './api/client';
+import type { DialRequest } from './calls/Dialer';
 import type { Channel, DenwaEvent, Me, MeChannel, Member, Settings, Tag, Team } from './api/types';
 
 export interface ConsoleData {
@@ -17,6 +18,8 @@ export interface ConsoleData {
   staffName: (id: number | null | undefined) => string | null;
   teamName: (id: number | null | undefined) => string | null;
   timeZone: string | undefined;
+  /** Opens the dialer, prefilled (SPEC OUT-1: from a customer's page, a chat, recent calls). */
+  dial: (r: DialRequest) => void;
 }
 
 export const ConsoleContext = createContext<ConsoleData | null>(null);

@@ -85,6 +85,47 @@ pub trait CallControl: Send + Sync {
 
     /// The live calls that ring for, or include, `staff` now (a console that reloads).
     async fn live_for(&self, staff: StaffId) -> Vec<LiveCall>;
+
+    /// Places a call for a staff member (SPEC OUT-1): opens its new phone chat, sends
+    /// the INVITE through the trunk and connects the browser at once (it hears the
+    /// ringback or early media). Answers once the INVITE is out and the browser leg is
+    /// made; how the call turns out arrives as events.
+    async fn place(&self, call: PlaceCall) -> Result<PlacedCall, CallRefused>;
+}
+
+/// A call a staff member asks to place, checked by the API (permission, number, blocked
+/// confirmation, trunk).
+#[derive(Debug, Clone)]
+pub struct PlaceCall {
+    /// The channel whose trunk and number are used.
+    pub channel: ChannelId,
+    /// Who calls.
+    pub staff: StaffId,
+    /// The number called.
+    pub to: denwa_core::E164,
+    /// The customer to file the call under (called from their page); `None`: whoever
+    /// owns the number, else a new lead.
+    pub customer_id: Option<denwa_core::model::CustomerId>,
+    /// The chat the call was started from (SPEC OUT-3: the call gets a new chat; this
+    /// one is noted on it).
+    pub from_chat: Option<ChatId>,
+    /// The INVITE's trunk, callee and caller ID.
+    pub dial: crate::telephony::TrunkDial,
+    /// The browser's SDP offer.
+    pub sdp: String,
+}
+
+/// A call placed: the INVITE is out.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct PlacedCall {
+    /// The call (its record id).
+    pub call_id: CallRecordId,
+    /// Its new phone chat.
+    pub chat_id: ChatId,
+    /// The customer it is filed under.
+    pub customer_id: denwa_core::model::CustomerId,
+    /// The server's SDP answer for the browser.
+    pub sdp: String,
 }
 
 /// A live call as one staff member's console needs it after a reload.

@@ -20,7 +20,7 @@ use crate::AppState;
 use crate::chats::{self, ChatDetail, ChatList, ChatQuery, CustomerQuery, NewChatBody, TextBody};
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::{Json, Path, Query, StaffSession};
-use crate::telephony::{TestCall, TestCallResult};
+use crate::telephony::{TestCallResult, trunk_dial};
 use denwa_core::phone::{E164, Region};
 
 /// How long a console session lasts.
@@ -35,6 +35,7 @@ pub(crate) fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(get_channel, update_channel))
         .routes(routes!(get_business_hours, put_business_hours))
         .routes(routes!(list_staff))
+        .routes(routes!(update_member))
         .routes(routes!(list_teams, create_team))
         .routes(routes!(update_team, delete_team))
         .routes(routes!(list_tags, create_tag))
@@ -252,6 +253,45 @@ async fn list_staff(
 ) -> Result<axum::Json<Vec<Member>>, ApiError> {
     session.member_of(&state, cid).await?;
     Ok(axum::Json(state.store.members(cid).await?))
+}
+
+/// What to change about a member of the channel.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MemberPatch {
+    /// The operator seat: permission to call out (SPEC OUT-5).
+    pub operator_seat: bool,
+}
+
+/// Give or take a member's operator seat (owners and managers). Answers the member.
+#[utoipa::path(patch, path = "/api/v1/channels/{cid}/staff/{sid}", tag = "channels",
+    security(("session" = [])), params(("cid" = i64, Path), ("sid" = i64, Path)),
+    request_body = MemberPatch,
+    responses((status = 200, body = Member), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+async fn update_member(
+    State(state): State<AppState>,
+    session: StaffSession,
+    Path((cid, sid)): Path<(i64, i64)>,
+    Json(patch): Json<MemberPatch>,
+) -> Result<axum::Json<Member>, ApiError> {
+    session.manager_of(&state, cid).await?;
+    let (role, _) = state
+        .store
+        .membership(cid, sid)
+        .await?
+        .ok_or_else(|| ApiError::not_found("member"))?;
+    state
+        .store
+        .add_member(cid, sid, role, patch.operator_seat)
+        .await?;
+    state
+        .store
+        .members(cid)
+        .await?
+        .into_iter()
+        .find(|m| m.staff.id == sid)
+        .map(axum::Json)
+        .ok_or_else(|| ApiError::not_found("member"))
 }
 
 /// A team to create or change.
@@ -817,41 +857,22 @@ async fn test_call(
     Json(input): Json<TestCallBody>,
 ) -> Result<axum::Json<TestCallResult>, ApiError> {
     session.manager_of(&state, cid).await?;
-    let (trunk, secrets) = state
-        .store
-        .trunk_routes()
-        .await?
-        .into_iter()
-        .find(|(t, _)| t.id == id && t.channel_id == cid)
-        .ok_or_else(|| ApiError::not_found("trunk"))?;
-    let unprocessable = |code, message: &str| {
-        ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, code, message.to_owned())
-    };
-    let proxy = trunk.outbound_proxy.clone().ok_or_else(|| {
-        unprocessable(
-            "trunk_without_proxy",
-            "the trunk has no outbound proxy to send calls to",
-        )
-    })?;
     let channel = state.store.channel(cid).await?;
     let region = channel.region.parse::<Region>().map_err(|_| {
-        unprocessable(
+        ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
             "invalid_region",
             "the channel's region is not a known region",
         )
     })?;
-    let to = E164::parse(&input.to, region)
-        .map_err(|e| unprocessable("invalid_phone_number", &format!("to: {e}")))?;
-    let caller_id = trunk
-        .caller_id
-        .clone()
-        .or_else(|| channel.phone_numbers.first().cloned())
-        .ok_or_else(|| {
-            unprocessable(
-                "no_caller_id",
-                "set the trunk's caller ID or give the channel a number",
-            )
-        })?;
+    let to = E164::parse(&input.to, region).map_err(|e| {
+        ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_phone_number",
+            format!("to: {e}"),
+        )
+    })?;
+    let dial = trunk_dial(&state, cid, Some(id), &to).await?;
     let Some(telephony) = state.telephony.clone() else {
         return Err(ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,
@@ -859,21 +880,8 @@ async fn test_call(
             "SIP is not running on this server",
         ));
     };
-    let credentials = secrets.outbound_password.map(|password| {
-        let user = trunk
-            .outbound_username
-            .clone()
-            .unwrap_or_else(|| "denwa".to_owned());
-        (user, password)
-    });
     let result = telephony
-        .test_call(TestCall {
-            proxy,
-            transport: trunk.transport,
-            to: to.as_str().to_owned(),
-            caller_id,
-            credentials,
-        })
+        .test_call(dial)
         .await
         .map_err(|m| ApiError::new(StatusCode::BAD_GATEWAY, "trunk_unreachable", m))?;
     Ok(axum::Json(result))

@@ -15,6 +15,7 @@ pub mod calls;
 pub mod chats;
 pub mod console;
 pub mod contacts;
+pub mod dial;
 pub mod error;
 pub mod extract;
 pub mod metrics;
@@ -145,6 +146,7 @@ fn api_router() -> OpenApiRouter<AppState> {
     OpenApiRouter::with_openapi(ApiDoc::openapi())
         .merge(console::router())
         .merge(calls::router())
+        .merge(dial::router())
         .merge(audio::router())
         .merge(contacts::router())
         .merge(recordings::router())

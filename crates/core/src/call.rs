@@ -61,7 +61,7 @@ use serde_json::json;
 
 use crate::event::EventKind;
 use crate::model::{
-    ChannelId, ChatId, CustomerId, Medium, MissedReason, Settings, StaffId, TeamId,
+    CallOutcome, ChannelId, ChatId, CustomerId, Medium, MissedReason, Settings, StaffId, TeamId,
 };
 use crate::phone::E164;
 use crate::routing::{CallFacts, Decision, RoutingConfig};
@@ -124,11 +124,59 @@ pub struct IncomingCall {
     pub candidates: Vec<Candidate>,
 }
 
+/// A call a staff member places through the trunk (SPEC OUT-1), with what the server
+/// looked up for it: the customer (found by number, or the lead just created) and the new
+/// phone chat it opened (SPEC OUT-3: always a new chat).
+#[derive(Debug, Clone, PartialEq)]
+pub struct OutgoingCall {
+    /// The server's name for the call; unique among live calls.
+    pub call: CallId,
+    /// The channel whose number is the caller ID.
+    pub channel: ChannelId,
+    /// The new phone chat.
+    pub chat: ChatId,
+    /// Who places it; they are connected at once and hear the far end's early media.
+    pub staff: StaffId,
+    /// The number called, E.164.
+    pub callee: E164,
+    /// The caller ID sent (the channel's number).
+    pub caller_id: Option<E164>,
+    /// The customer the chat belongs to.
+    pub customer: CustomerId,
+    /// Whether the number belonged to a customer already (not a lead created now).
+    pub known_callee: bool,
+    /// How long the far end may ring before the call is given up (CANCEL).
+    pub ring_timeout: Duration,
+}
+
 /// What the server feeds the machine.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Input {
     /// A call arrived (SPEC IN-1).
     IncomingCall(Box<IncomingCall>),
+    /// A staff member places a call (SPEC OUT-1); the server sends the INVITE on
+    /// [`Effect::Dial`].
+    OutgoingCall(Box<OutgoingCall>),
+    /// The far end of an outgoing call rings (180, or 183 with early media).
+    CalleeRinging {
+        /// The call.
+        call: CallId,
+        /// It sends early media (its ringing or an announcement): no local ringback.
+        early_media: bool,
+    },
+    /// The far end of an outgoing call answered (200).
+    CalleeAnswered {
+        /// The call.
+        call: CallId,
+    },
+    /// The far end of an outgoing call refused it, or the carrier failed it: the final
+    /// SIP status (486 busy, 603 declined, 487 after our CANCEL, 408 no response, …).
+    CalleeFailed {
+        /// The call.
+        call: CallId,
+        /// The final status.
+        status: u16,
+    },
     /// A staff member's settings (at start-up, and whenever they change).
     Settings {
         /// Who.
@@ -276,7 +324,13 @@ pub enum Effect {
         /// Who.
         staff: Vec<StaffId>,
     },
-    /// Answer the caller (200 OK) and put their leg into the call's room.
+    /// Send the INVITE of an outgoing call to the trunk.
+    Dial {
+        /// The call.
+        call: CallId,
+    },
+    /// Answer the caller (200 OK) and put their leg into the call's room; for an
+    /// outgoing call, the callee answered: start recording and the hold music.
     AnswerCaller {
         /// The call.
         call: CallId,
@@ -306,7 +360,8 @@ pub enum Effect {
         /// Who.
         staff: StaffId,
     },
-    /// Hang up on the caller (BYE).
+    /// Hang up on the caller (BYE); an outgoing call not answered yet is cancelled
+    /// (CANCEL).
     HangUpCaller {
         /// The call.
         call: CallId,
@@ -421,6 +476,20 @@ pub enum CallError {
     /// Digits that are not DTMF.
     #[error("invalid DTMF {0:?} (1 to 32 of 0-9 * # A-D)")]
     InvalidDtmf(String),
+    /// SPEC AS-5: one call at a time; the staff member is in another call.
+    #[error("staff {staff} is already in {call}")]
+    Busy {
+        /// Who asked.
+        staff: StaffId,
+        /// The call they are in.
+        call: CallId,
+    },
+    /// Hold, the dialpad and invitations wait until the far end answers.
+    #[error("{0} is not answered yet")]
+    NotAnswered(CallId),
+    /// The input is for an outgoing call and this one is not (or the reverse).
+    #[error("{0} is not an outgoing call")]
+    NotOutgoing(CallId),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -449,6 +518,12 @@ struct Call {
     ring_timeout: Duration,
     announcement: Option<String>,
     auto_assign: bool,
+    /// An outgoing call: who placed it.
+    placed_by: Option<StaffId>,
+    /// An outgoing call: the far end rang (recorded once).
+    callee_rang: bool,
+    /// How an outgoing call turned out, once known.
+    outcome: Option<CallOutcome>,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -506,6 +581,38 @@ impl Switchboard {
     pub fn handle_input(&mut self, now: Instant, input: Input) -> Result<(), CallError> {
         match input {
             Input::IncomingCall(ic) => self.incoming(now, *ic),
+            Input::OutgoingCall(oc) => self.outgoing(now, *oc),
+            Input::CalleeRinging { call, early_media } => {
+                let c = self.outgoing_call(call)?;
+                if c.answered.is_none() && !c.callee_rang {
+                    if let Some(c) = self.calls.get_mut(&call) {
+                        c.callee_rang = true;
+                    }
+                    self.record(
+                        call,
+                        EventKind::CallRinging,
+                        None,
+                        json!({"staff_ids": [], "callee": true, "early_media": early_media}),
+                    );
+                }
+                Ok(())
+            }
+            Input::CalleeAnswered { call } => self.callee_answered(now, call),
+            Input::CalleeFailed { call, status } => {
+                let c = self.outgoing_call(call)?;
+                if c.answered.is_some() {
+                    // A failure after the answer is the dialog ending.
+                    self.end(now, call, EndedBy::Customer);
+                } else {
+                    self.give_up(
+                        now,
+                        call,
+                        CallOutcome::from_sip_status(status),
+                        Some(status),
+                    );
+                }
+                Ok(())
+            }
             Input::Settings { staff, settings } => {
                 self.staff.entry(staff).or_default().settings = Some(settings);
                 Ok(())
@@ -533,6 +640,8 @@ impl Switchboard {
                 let c = self.get(call)?;
                 if c.answered.is_some() {
                     self.end(now, call, EndedBy::Customer);
+                } else if c.placed_by.is_some() {
+                    self.give_up(now, call, CallOutcome::Failed, None);
                 } else {
                     self.miss(now, call, MissedReason::UserLeft);
                 }
@@ -550,7 +659,10 @@ impl Switchboard {
                 Ok(())
             }
             Input::SetMuted { call, staff, muted } => self.set_muted(call, staff, muted),
-            Input::Hold { call, staff } => self.hold(call, staff),
+            Input::Hold { call, staff } => {
+                self.answered_participant(call, staff)?;
+                self.hold(call, staff)
+            }
             Input::Resume { call, staff } => {
                 let c = self.participant(call, staff)?;
                 if c.hold.is_none() {
@@ -564,7 +676,7 @@ impl Switchboard {
                 staff,
                 digits,
             } => {
-                let c = self.participant(call, staff)?;
+                let c = self.answered_participant(call, staff)?;
                 if c.medium != Medium::Phone {
                     return Err(CallError::PhoneOnly {
                         what: "the dialpad",
@@ -594,7 +706,11 @@ impl Switchboard {
                 continue;
             };
             if c.ring_deadline.is_some_and(|d| d <= now) {
-                self.miss(now, id, MissedReason::NoOperator);
+                if c.placed_by.is_some() {
+                    self.give_up(now, id, CallOutcome::NoAnswer, None);
+                } else {
+                    self.miss(now, id, MissedReason::NoOperator);
+                }
                 continue;
             }
             let due: Vec<StaffId> = c
@@ -649,6 +765,12 @@ impl Switchboard {
         self.calls.get(&call).and_then(|c| c.hold)
     }
 
+    /// Whether a live call is answered (an outgoing call may still ring).
+    #[must_use]
+    pub fn is_answered(&self, call: CallId) -> bool {
+        self.calls.get(&call).is_some_and(|c| c.answered.is_some())
+    }
+
     /// The call a staff member is in, if any (SPEC AS-5).
     #[must_use]
     pub fn call_of(&self, staff: StaffId) -> Option<CallId> {
@@ -682,6 +804,9 @@ impl Switchboard {
                 ring_timeout: Duration::from_secs(u64::from(routing.ring_timeout_secs.max(1))),
                 announcement: routing.announcement.clone(),
                 auto_assign: routing.auto_assign,
+                placed_by: None,
+                callee_rang: false,
+                outcome: None,
             },
         );
         for c in &ic.candidates {
@@ -779,6 +904,131 @@ impl Switchboard {
             invited_by: None,
         });
         Ok(())
+    }
+
+    fn outgoing(&mut self, now: Instant, oc: OutgoingCall) -> Result<(), CallError> {
+        if self.calls.contains_key(&oc.call) {
+            return Err(CallError::DuplicateCall(oc.call));
+        }
+        // SPEC AS-5: one call at a time.
+        if let Some(current) = self.call_of(oc.staff) {
+            return Err(CallError::Busy {
+                staff: oc.staff,
+                call: current,
+            });
+        }
+        let id = oc.call;
+        let staff = oc.staff;
+        self.calls.insert(
+            id,
+            Call {
+                channel: oc.channel,
+                chat: oc.chat,
+                medium: Medium::Phone,
+                started: now,
+                answered: None,
+                ring_deadline: Some(now + oc.ring_timeout),
+                ringing: BTreeSet::new(),
+                invitations: BTreeMap::new(),
+                // Connected at once: they hear the ringback or the carrier's early media.
+                participants: BTreeMap::from([(staff, false)]),
+                hold: None,
+                ring_timeout: oc.ring_timeout,
+                announcement: None,
+                auto_assign: false,
+                placed_by: Some(staff),
+                callee_rang: false,
+                outcome: None,
+            },
+        );
+        // Busy now: whatever else rang for them stops.
+        let other: Vec<CallId> = self
+            .staff
+            .get(&staff)
+            .map(|s| s.ringing.iter().copied().collect())
+            .unwrap_or_default();
+        for o in other {
+            self.withdraw(now, o, staff);
+        }
+        let st = self.staff.entry(staff).or_default();
+        st.call = Some(id);
+        st.phone_chats.insert(oc.chat);
+        self.record(
+            id,
+            EventKind::CallStarted,
+            Some(staff),
+            json!({
+                "direction": "outbound",
+                "medium": Medium::Phone,
+                "callee": oc.callee,
+                "caller_id": oc.caller_id,
+                "customer_id": oc.customer,
+                "known_callee": oc.known_callee,
+                "placed_by": staff,
+            }),
+        );
+        self.effects.push_back(Effect::Dial { call: id });
+        self.effects.push_back(Effect::ConnectStaff {
+            call: id,
+            staff,
+            muted: false,
+        });
+        Ok(())
+    }
+
+    fn callee_answered(&mut self, now: Instant, call: CallId) -> Result<(), CallError> {
+        let c = self.outgoing_call(call)?;
+        if c.answered.is_some() {
+            return Ok(());
+        }
+        let Some(c) = self.calls.get_mut(&call) else {
+            return Err(CallError::UnknownCall(call));
+        };
+        c.answered = Some(now);
+        c.ring_deadline = None;
+        c.outcome = Some(CallOutcome::Answered);
+        let wait_ms = now.duration_since(c.started).as_millis() as u64;
+        let placed_by = c.placed_by;
+        let staff: Vec<(StaffId, bool)> = c.participants.iter().map(|(s, m)| (*s, *m)).collect();
+        self.effects.push_back(Effect::AnswerCaller { call });
+        // No `staff_id`: the callee answered; the placer's own row says `placed`.
+        self.record(
+            call,
+            EventKind::CallAnswered,
+            None,
+            json!({"by": "callee", "placed_by": placed_by, "wait_ms": wait_ms}),
+        );
+        for (s, muted) in staff {
+            self.record(
+                call,
+                EventKind::CallParticipantJoined,
+                Some(s),
+                json!({"staff_id": s, "muted": muted, "invited_by": null}),
+            );
+        }
+        Ok(())
+    }
+
+    /// An outgoing call ends before the far end answered: `outcome` says how.
+    fn give_up(&mut self, now: Instant, call: CallId, outcome: CallOutcome, status: Option<u16>) {
+        let Some(c) = self.calls.get_mut(&call) else {
+            return;
+        };
+        c.ring_deadline = None;
+        c.outcome = Some(outcome);
+        let staff: Vec<StaffId> = std::mem::take(&mut c.participants).into_keys().collect();
+        for s in staff {
+            if let Some(st) = self.staff.get_mut(&s) {
+                st.call = None;
+            }
+            self.effects
+                .push_back(Effect::DisconnectStaff { call, staff: s });
+        }
+        // The INVITE is still pending unless the far end answered it with a failure.
+        if status.is_none() {
+            self.effects.push_back(Effect::HangUpCaller { call });
+        }
+        self.finish_with(now, call, EndedBy::System, None, status);
     }
 
     fn accept(&mut self, now: Instant, call: CallId, staff: StaffId) -> Result<(), CallError> {
@@ -944,7 +1194,7 @@ impl Switchboard {
         by: StaffId,
         staff: StaffId,
     ) -> Result<(), CallError> {
-        let c = self.participant(call, by)?;
+        let c = self.answered_participant(call, by)?;
         if c.participants.contains_key(&staff) || c.invitations.contains_key(&staff) {
             return Err(CallError::AlreadyInCall { call, staff });
         }
@@ -1118,6 +1368,10 @@ impl Switchboard {
         let Some(c) = self.calls.get_mut(&call) else {
             return;
         };
+        if c.placed_by.is_some() && c.answered.is_none() {
+            // The placer hung up while it rang: nobody answered.
+            c.outcome = Some(CallOutcome::NoAnswer);
+        }
         let staff: Vec<StaffId> = std::mem::take(&mut c.participants).into_keys().collect();
         for s in staff {
             if let Some(st) = self.staff.get_mut(&s) {
@@ -1133,6 +1387,17 @@ impl Switchboard {
     }
 
     fn finish(&mut self, now: Instant, call: CallId, by: EndedBy, missed: Option<MissedReason>) {
+        self.finish_with(now, call, by, missed, None);
+    }
+
+    fn finish_with(
+        &mut self,
+        now: Instant,
+        call: CallId,
+        by: EndedBy,
+        missed: Option<MissedReason>,
+        sip_status: Option<u16>,
+    ) {
         let invited: Vec<StaffId> = self
             .calls
             .get(&call)
@@ -1154,19 +1419,27 @@ impl Switchboard {
             EndedBy::Staff(s) => ("staff", Some(s)),
             EndedBy::System => ("system", None),
         };
-        self.record(
-            call,
-            EventKind::CallEnded,
-            ended_by_staff,
-            json!({
-                "ended_by": ended_by,
-                "ended_by_staff_id": ended_by_staff,
-                "duration_ms": talk_ms,
-                "total_ms": total_ms,
-                "answered": c.answered.is_some(),
-                "missed_reason": missed,
-            }),
-        );
+        let mut data = json!({
+            "ended_by": ended_by,
+            "ended_by_staff_id": ended_by_staff,
+            "duration_ms": talk_ms,
+            "total_ms": total_ms,
+            "answered": c.answered.is_some(),
+            "missed_reason": missed,
+        });
+        if c.placed_by.is_some() {
+            let outcome = c.outcome.unwrap_or(if c.answered.is_some() {
+                CallOutcome::Answered
+            } else {
+                CallOutcome::NoAnswer
+            });
+            data["direction"] = json!("outbound");
+            data["outcome"] = json!(outcome);
+            if let Some(status) = sip_status {
+                data["sip_status"] = json!(status);
+            }
+        }
+        self.record(call, EventKind::CallEnded, ended_by_staff, data);
         self.calls.remove(&call);
         self.effects.push_back(Effect::Finished { call });
     }
@@ -1175,6 +1448,24 @@ impl Switchboard {
 
     fn get(&self, call: CallId) -> Result<&Call, CallError> {
         self.calls.get(&call).ok_or(CallError::UnknownCall(call))
+    }
+
+    fn outgoing_call(&self, call: CallId) -> Result<&Call, CallError> {
+        let c = self.get(call)?;
+        if c.placed_by.is_some() {
+            Ok(c)
+        } else {
+            Err(CallError::NotOutgoing(call))
+        }
+    }
+
+    /// A participant of a call that is answered (an outgoing call may still ring).
+    fn answered_participant(&self, call: CallId, staff: StaffId) -> Result<&Call, CallError> {
+        let c = self.participant(call, staff)?;
+        if c.answered.is_none() {
+            return Err(CallError::NotAnswered(call));
+        }
+        Ok(c)
     }
 
     fn participant(&self, call: CallId, staff: StaffId) -> Result<&Call, CallError> {

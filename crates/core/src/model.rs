@@ -393,6 +393,22 @@ str_enum!(
     }
 );
 
+impl CallOutcome {
+    /// How an outgoing call turned out from the final SIP status of its INVITE: 486 and
+    /// 600 busy, 603 declined, 408 (no response), 480 (temporarily unavailable) and 487
+    /// (cancelled) no answer; anything else failed.
+    #[must_use]
+    pub fn from_sip_status(status: u16) -> CallOutcome {
+        match status {
+            200..=299 => CallOutcome::Answered,
+            486 | 600 => CallOutcome::Busy,
+            603 => CallOutcome::Declined,
+            408 | 480 | 487 => CallOutcome::NoAnswer,
+            _ => CallOutcome::Failed,
+        }
+    }
+}
+
 /// One call as the store keeps it: a projection of its `call_*` events, one row per call,
 /// which statistics, exports and the BI feed read.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]

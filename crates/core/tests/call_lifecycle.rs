@@ -5,7 +5,8 @@ use std::time::{Duration, Instant};
 
 use chrono::{DateTime, TimeZone, Utc};
 use denwa_core::call::{
-    CallError, CallEvent, CallId, Candidate, Effect, IncomingCall, Input, MAX_STAFF, Switchboard,
+    CallError, CallEvent, CallId, Candidate, Effect, IncomingCall, Input, MAX_STAFF, OutgoingCall,
+    Switchboard,
 };
 use denwa_core::model::{Medium, MissedReason, Settings, StaffId};
 use denwa_core::routing::{Condition, RoutingConfig, RoutingMode, Rule, TeamRoute};
@@ -1284,4 +1285,213 @@ fn random_sessions_keep_the_books_straight() {
         // No ringing deadline is left once only answered calls remain.
         assert!(r.sw.poll_timeout().is_none() || live > 0);
     }
+}
+
+// ----- OUT-1, OUT-3, AS-5, ST-3: outgoing calls ------------------------------
+
+impl Rig {
+    fn dial(&mut self, id: u64, staff: StaffId) -> Result<(), CallError> {
+        self.input(Input::OutgoingCall(Box::new(OutgoingCall {
+            call: CallId(id),
+            channel: CHANNEL,
+            chat: 100 + id as i64,
+            staff,
+            callee: E164::parse("090-9999-0000", Region::JP).unwrap(),
+            caller_id: Some(E164::parse("03-1111-2222", Region::JP).unwrap()),
+            customer: 600,
+            known_callee: true,
+            ring_timeout: Duration::from_secs(30),
+        })))
+    }
+}
+
+fn ended(effects: &[Effect]) -> serde_json::Value {
+    event(effects, EventKind::CallEnded).data.clone()
+}
+
+#[test]
+fn out1_placing_a_call_dials_and_connects_the_placer_at_once() {
+    let mut r = Rig::new();
+    r.dial(1, 7).unwrap();
+    let fx = r.take();
+    assert_eq!(kinds(&fx), vec![EventKind::CallStarted]);
+    let started = event(&fx, EventKind::CallStarted);
+    assert_eq!(started.data["direction"], "outbound");
+    assert_eq!(started.data["callee"], "+819099990000");
+    assert_eq!(started.actor, Some(7));
+    assert!(fx.contains(&Effect::Dial { call: c(1) }));
+    assert!(fx.contains(&Effect::ConnectStaff {
+        call: c(1),
+        staff: 7,
+        muted: false
+    }));
+    assert_eq!(r.sw.call_of(7), Some(c(1)));
+    // While it rings: no hold, no dialpad, no invitations.
+    assert_eq!(
+        r.input(Input::Hold {
+            call: c(1),
+            staff: 7
+        }),
+        Err(CallError::NotAnswered(c(1)))
+    );
+    assert_eq!(
+        r.input(Input::Dtmf {
+            call: c(1),
+            staff: 7,
+            digits: "1".into()
+        }),
+        Err(CallError::NotAnswered(c(1)))
+    );
+    r.ok(Input::CalleeRinging {
+        call: c(1),
+        early_media: false,
+    });
+    r.ok(Input::CalleeRinging {
+        call: c(1),
+        early_media: true,
+    });
+    assert_eq!(
+        kinds(&r.take()),
+        vec![EventKind::CallRinging],
+        "recorded once"
+    );
+}
+
+#[test]
+fn out1_answered_call_records_the_callee_answer_and_ends_answered() {
+    let mut r = Rig::new();
+    r.dial(1, 7).unwrap();
+    r.take();
+    r.advance(Duration::from_secs(4));
+    r.ok(Input::CalleeAnswered { call: c(1) });
+    let fx = r.take();
+    assert!(fx.contains(&Effect::AnswerCaller { call: c(1) }));
+    let answered = event(&fx, EventKind::CallAnswered);
+    assert_eq!(answered.data["by"], "callee");
+    assert_eq!(answered.data["wait_ms"], 4000);
+    assert!(
+        answered.data.get("staff_id").is_none(),
+        "the placer's row stays `placed`"
+    );
+    assert_eq!(event(&fx, EventKind::CallParticipantJoined).actor, Some(7));
+    // Answered: the in-call controls work as for inbound calls.
+    r.ok(Input::Dtmf {
+        call: c(1),
+        staff: 7,
+        digits: "12#".into(),
+    });
+    r.ok(Input::Hold {
+        call: c(1),
+        staff: 7,
+    });
+    r.ok(Input::Resume {
+        call: c(1),
+        staff: 7,
+    });
+    r.take();
+    r.advance(Duration::from_secs(10));
+    r.ok(Input::CallerHungUp { call: c(1) });
+    let fx = r.take();
+    let data = ended(&fx);
+    assert_eq!(data["outcome"], "answered");
+    assert_eq!(data["ended_by"], "customer");
+    assert_eq!(data["duration_ms"], 10_000);
+    assert!(!fx.contains(&Effect::HangUpCaller { call: c(1) }));
+    assert_eq!(r.sw.call_of(7), None);
+}
+
+#[test]
+fn out_failures_are_recorded_with_their_outcome_and_status() {
+    for (status, outcome) in [
+        (486, "busy"),
+        (600, "busy"),
+        (603, "declined"),
+        (404, "failed"),
+        (503, "failed"),
+        (480, "no_answer"),
+    ] {
+        let mut r = Rig::new();
+        r.dial(1, 7).unwrap();
+        r.take();
+        r.ok(Input::CalleeFailed { call: c(1), status });
+        let fx = r.take();
+        let data = ended(&fx);
+        assert_eq!(data["outcome"], outcome, "{status}");
+        assert_eq!(data["sip_status"], status);
+        assert_eq!(data["answered"], false);
+        assert!(fx.contains(&Effect::DisconnectStaff {
+            call: c(1),
+            staff: 7
+        }));
+        // The INVITE already has its final answer: nothing to cancel.
+        assert!(!fx.contains(&Effect::HangUpCaller { call: c(1) }));
+        assert!(fx.contains(&Effect::Finished { call: c(1) }));
+        assert_eq!(r.sw.call_of(7), None, "free for the next call");
+    }
+}
+
+#[test]
+fn out_no_answer_before_the_ring_timeout_cancels() {
+    let mut r = Rig::new();
+    r.dial(1, 7).unwrap();
+    r.take();
+    r.advance(Duration::from_secs(29));
+    assert!(r.take().is_empty());
+    r.advance(Duration::from_secs(2));
+    let fx = r.take();
+    assert!(fx.contains(&Effect::HangUpCaller { call: c(1) }), "CANCEL");
+    assert_eq!(ended(&fx)["outcome"], "no_answer");
+    // The 487 for our CANCEL comes after the call is forgotten.
+    assert_eq!(
+        r.input(Input::CalleeFailed {
+            call: c(1),
+            status: 487
+        }),
+        Err(CallError::UnknownCall(c(1)))
+    );
+}
+
+#[test]
+fn out_placer_hanging_up_while_it_rings_cancels_as_no_answer() {
+    let mut r = Rig::new();
+    r.dial(1, 7).unwrap();
+    r.take();
+    r.ok(Input::EndForEveryone {
+        call: c(1),
+        staff: 7,
+    });
+    let fx = r.take();
+    assert!(fx.contains(&Effect::HangUpCaller { call: c(1) }));
+    let data = ended(&fx);
+    assert_eq!(data["outcome"], "no_answer");
+    assert_eq!(data["ended_by"], "staff");
+}
+
+#[test]
+fn as5_one_call_at_a_time_for_outgoing_calls() {
+    let mut r = Rig::new();
+    r.answered(1, &[7]);
+    assert_eq!(
+        r.dial(2, 7),
+        Err(CallError::Busy {
+            staff: 7,
+            call: c(1)
+        })
+    );
+    assert!(r.take().is_empty(), "a refused request changes nothing");
+    // Placing a call stops what rings for the placer.
+    r.call(3, RoutingConfig::default(), &[(8, on())]);
+    r.take();
+    r.dial(4, 8).unwrap();
+    let fx = r.take();
+    assert!(fx.contains(&Effect::StopRinging {
+        call: c(3),
+        staff: vec![8]
+    }));
+    assert_eq!(missed_reason(&fx), "noOperator");
+    // And a call placed is not an inbound one: accepting it is refused.
+    assert_eq!(
+        r.input(Input::CalleeAnswered { call: c(1) }),
+        Err(CallError::NotOutgoing(c(1)))
+    );
 }

@@ -1,4 +1,7 @@
 import type {
+  DialLookup,
+  PlaceCallBody,
+  PlacedCall,
   CallRecord, Channel, ChatDetail, ChatPage, ChatState, ChatSummary, Customer, CustomerInput, ImportPlan, LoginResponse,
   LiveCall, Me, Medium, Member, Message, Recording, Settings, SipAccount, Tag, Team,
 } from './types';
@@ -122,6 +125,14 @@ export class ApiClient {
   // --- calls (SPEC RG-*, HD-*)
   acceptCall(cid: number, call: number, sdp: string) {
     return this.request<{ sdp: string | null }>('POST', `/api/v1/channels/${cid}/calls/${call}/accept`, { sdp });
+  }
+  /** Places a call (SPEC OUT-1): 201 once the INVITE is out and this browser is connected. */
+  placeCall(cid: number, body: PlaceCallBody) {
+    return this.request<PlacedCall>('POST', `/api/v1/channels/${cid}/calls`, body);
+  }
+  /** Reads a typed or pasted number with the channel's region and names its customer (SPEC OUT-2). */
+  dialLookup(cid: number, number: string) {
+    return this.request<DialLookup>('GET', `/api/v1/channels/${cid}/dial-lookup?number=${encodeURIComponent(number)}`);
   }
   callAction(cid: number, call: number, action: 'decline' | 'leave' | 'end' | 'hold' | 'resume') {
     return this.request<void>('POST', `/api/v1/channels/${cid}/calls/${call}/${action}`);

@@ -283,6 +283,9 @@ export interface RingInfo {
   call_id: number;
   channel_id: number;
   chat_id: number;
+  /** `outbound` for a call staff placed (then `caller` is the number called). */
+  direction?: 'outbound';
+  placed_by?: number;
   customer: { id: number; name: string; kind: string; known: boolean };
   caller: string | null;
   caller_display: string | null;
@@ -296,8 +299,32 @@ export interface LiveCall {
   call_id: number;
   channel_id: number;
   chat_id: number;
-  state: 'ringing' | 'invited' | 'joined';
+  state: 'ringing' | 'invited' | 'joined' | 'dialing';
   participants: number[];
   on_hold: boolean;
   ring: RingInfo;
+}
+
+/** Placing a call from the console (SPEC OUT-1, OUT-3, OUT-4). */
+export interface PlaceCallBody {
+  to: string;
+  sdp: string;
+  customer_id?: number;
+  from_chat_id?: number;
+  confirm_blocked?: boolean;
+}
+
+export interface PlacedCall {
+  call_id: number;
+  chat_id: number;
+  customer_id: number;
+  sdp: string;
+}
+
+/** A number as the channel's region reads it, and whose it is (SPEC OUT-2). */
+export interface DialLookup {
+  e164: string | null;
+  display: string | null;
+  error: string | null;
+  customer: { id: number; name: string; kind: string; blocked: boolean } | null;
 }

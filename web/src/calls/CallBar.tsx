@@ -1,21 +1,29 @@
 // Incoming calls and the Ring box (SPEC IN-2, RG-1..8, HD-1..4, AS-5): the ring with the
 // caller and profile fields (ringtone + browser notification), accept/decline, and while in a
 // call: participants, mute, hold/resume, dialpad, invite, leave, end, microphone/speaker
-// choice with an input level meter.
+// choice with an input level meter. Calling out (SPEC OUT-1..5): the dialer, the placed
+// call's ringback while the far end rings, and how it ended (busy, declined, no answer…).
 import { useCallback, useEffect, useRef, useState } from 'react';
 import type { DenwaEvent } from '../api/types';
 import { useConsole } from '../console';
 import { useI18n } from '../i18n/context';
 import { ErrorNote } from '../components/ErrorNote';
-import { connecting, foldCall, fromLive, isDtmf, myCall, ringingForMe, type Calls, type CallView } from './state';
-import { levelMeter, openLeg, ringtone, setSpeaker, switchMic, type Leg } from './rtc';
+import { ApiError } from '../api/client';
+import { go } from '../router';
+import { connecting, foldCall, fromLive, isDtmf, myCall, placedOutcome, ringingForMe, type Calls, type CallView } from './state';
+import { levelMeter, openLeg, ringback, ringtone, setSpeaker, switchMic, type Leg } from './rtc';
+import { Dialer, type DialRequest } from './Dialer';
 
 interface Props {
   /** Registers for every `call_*` event of every channel of mine. */
   subscribeCalls: (fn: (e: DenwaEvent) => void) => () => void;
+  /** The dialer's request while it is open. */
+  dialer: DialRequest | null;
+  /** Opens (with a request) or closes (null) the dialer. */
+  onDialer: (r: DialRequest | null) => void;
 }
 
-export function CallBar({ subscribeCalls }: Props) {
+export function CallBar({ subscribeCalls, dialer, onDialer }: Props) {
   const { t } = useI18n();
   const c = useConsole();
   const me = c.me.staff.id;
@@ -28,9 +36,21 @@ export function CallBar({ subscribeCalls }: Props) {
   const [level, setLevel] = useState(0);
   const [dialed, setDialed] = useState('');
   const [invitee, setInvitee] = useState<number | ''>('');
+  const [blockedFor, setBlockedFor] = useState<string | null>(null);
+  const [outcome, setOutcome] = useState<string | null>(null);
   const leg = useRef<{ callId: number; leg: Leg } | null>(null);
+  const callsNow = useRef<Calls>({});
+  callsNow.current = calls;
 
-  useEffect(() => subscribeCalls((e) => setCalls((prev) => foldCall(prev, e, me))), [subscribeCalls, me]);
+  useEffect(
+    () =>
+      subscribeCalls((e) => {
+        const o = placedOutcome(callsNow.current, e, me);
+        if (o) setOutcome(o);
+        setCalls((prev) => foldCall(prev, e, me));
+      }),
+    [subscribeCalls, me],
+  );
   useEffect(() => {
     c.api.myLiveCalls().then(
       (list) => setCalls((prev) => ({ ...fromLive(list), ...prev })),
@@ -54,6 +74,10 @@ export function CallBar({ subscribeCalls }: Props) {
       note?.close();
     };
   }, [ringing?.callId, t]);
+
+  // Ringback while the far end of my call rings without early media of its own.
+  const ringbackOn = current?.mine === 'dialing' && current.calleeRinging && !current.earlyMedia;
+  useEffect(() => (ringbackOn ? ringback() : undefined), [ringbackOn]);
 
   // My leg ends when I am no longer in the call.
   useEffect(() => {
@@ -105,13 +129,71 @@ export function CallBar({ subscribeCalls }: Props) {
     }
   };
 
+  /** Places a call: the browser's offer goes with the request, the answer connects it at once. */
+  const place = async (req: DialRequest, to: string, confirmBlocked: boolean) => {
+    setError(null);
+    setOutcome(null);
+    let placed: { callId: number; chatId: number } | null = null;
+    try {
+      const l = await openLeg(
+        async (offer) => {
+          const r = await c.api.placeCall(c.cid, {
+            to,
+            sdp: offer,
+            customer_id: req.customerId,
+            from_chat_id: req.fromChatId,
+            confirm_blocked: confirmBlocked || undefined,
+          });
+          placed = { callId: r.call_id, chatId: r.chat_id };
+          return r.sdp;
+        },
+        micId,
+        speakerId,
+      );
+      const p = placed as { callId: number; chatId: number } | null;
+      if (!p) throw new Error('no call placed');
+      leg.current?.leg.close();
+      leg.current = { callId: p.callId, leg: l };
+      document.body.appendChild(l.audio);
+      setBlockedFor(null);
+      onDialer(null);
+      loadDevices();
+      // SPEC OUT-3: the call's own new chat.
+      go({ name: 'inbox', chatId: p.chatId });
+    } catch (e) {
+      if (e instanceof ApiError && e.code === 'blocked_number') setBlockedFor(to);
+      else setError(e);
+    }
+  };
+
   const act = (p: Promise<unknown>) => {
     setError(null);
     p.catch(setError);
   };
 
+  const dialing = current?.mine === 'dialing';
   return (
     <>
+      {dialer && (
+        <Dialer
+          request={dialer}
+          busy={current !== null}
+          confirmFor={blockedFor}
+          onCall={(to, confirm) => void place(dialer, to, confirm)}
+          onClose={() => {
+            setBlockedFor(null);
+            onDialer(null);
+          }}
+        />
+      )}
+      {outcome && (
+        <p className={`call-outcome ${outcome}`} role="status" data-testid="call-outcome" data-outcome={outcome}>
+          {t(`call.outcome.${outcome}` as 'call.outcome.busy')}
+          <button type="button" className="link" onClick={() => setOutcome(null)}>
+            ×
+          </button>
+        </p>
+      )}
       {ringing && (
         <section className="ring" role="alertdialog" aria-label={t('call.incoming')} data-testid="incoming-call" data-call-id={ringing.callId}>
           <div className="ring-head">
@@ -151,7 +233,20 @@ export function CallBar({ subscribeCalls }: Props) {
               </span>
             )}
             {current.mine === 'connecting' && <span className="muted small">{t('call.connecting')}</span>}
+            {dialing && (
+              <span className="muted small" data-testid="dialing">
+                {current.calleeRinging ? t('call.calleeRinging') : t('call.dialing', { number: current.ring?.caller_display ?? '' })}
+              </span>
+            )}
           </div>
+          {dialing ? (
+            <div className="ringbox-actions">
+              <button type="button" className="danger" data-testid="end-call" onClick={() => act(c.api.callAction(current.channelId, current.callId, 'end'))}>
+                {t('call.end')}
+              </button>
+            </div>
+          ) : (
+          <>
           <ul className="participants" data-testid="participants">
             <li>{t('call.customer')}</li>
             {current.participants.map((id) => (
@@ -268,6 +363,8 @@ export function CallBar({ subscribeCalls }: Props) {
             </label>
             <meter className="level" data-testid="mic-level" min={0} max={1} value={level} aria-label={t('call.level')} />
           </div>
+          </>
+          )}
         </section>
       )}
       <ErrorNote error={error} onDismiss={() => setError(null)} />

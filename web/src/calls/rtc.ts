@@ -135,3 +135,32 @@ export function ringtone(): () => void {
     void ctx.close();
   };
 }
+
+/** The ringback a caller hears while the far end rings (Japan's: 400 Hz, 1 s on, 2 s off),
+ * for a call I placed whose far end sends no early media; returns a stop. */
+export function ringback(): () => void {
+  const Ctx = window.AudioContext;
+  if (!Ctx) return () => {};
+  const ctx = new Ctx();
+  let stopped = false;
+  const burst = () => {
+    if (stopped) return;
+    const t0 = ctx.currentTime;
+    const o = ctx.createOscillator();
+    const g = ctx.createGain();
+    o.frequency.value = 400;
+    g.gain.setValueAtTime(0.06, t0);
+    g.gain.setValueAtTime(0.06, t0 + 0.98);
+    g.gain.linearRampToValueAtTime(0, t0 + 1);
+    o.connect(g).connect(ctx.destination);
+    o.start(t0);
+    o.stop(t0 + 1);
+  };
+  burst();
+  const timer = setInterval(burst, 3000);
+  return () => {
+    stopped = true;
+    clearInterval(timer);
+    void ctx.close();
+  };
+}

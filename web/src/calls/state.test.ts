@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { DenwaEvent } from '../api/types';
-import { connecting, foldCall, isDtmf, myCall, ringingForMe, type Calls } from './state';
+import { connecting, foldCall, isDtmf, myCall, placedOutcome, ringingForMe, type Calls } from './state';
 
 const ME = 7;
 let seq = 0;
@@ -66,5 +66,28 @@ describe('call state from events', () => {
     expect(foldCall(c, { ...ev('note_added', {}) }, ME)).toBe(c);
     expect(isDtmf('5') && isDtmf('#') && isDtmf('D')).toBe(true);
     expect(isDtmf('x') || isDtmf('12')).toBe(false);
+  });
+
+  it('follows a call I placed: dialing, the far end ringing, the answer, and how it ended', () => {
+    const placed = { ...ring, direction: 'outbound' as const, placed_by: ME };
+    let c = fold([ev('call_started', { direction: 'outbound', placed_by: ME, ring: placed })]);
+    expect(myCall(c)?.mine).toBe('dialing');
+    expect(ringingForMe(c)).toBeNull();
+    c = fold([ev('call_ringing', { staff_ids: [], callee: true, early_media: false, ring: placed })], c);
+    expect(myCall(c)?.calleeRinging).toBe(true);
+    expect(myCall(c)?.earlyMedia).toBe(false);
+    c = fold([ev('call_answered', { by: 'callee', placed_by: ME }), ev('call_participant_joined', { staff_id: ME })], c);
+    expect(myCall(c)?.mine).toBe('joined');
+    const end = ev('call_ended', { direction: 'outbound', outcome: 'answered' });
+    expect(placedOutcome(c, end, ME)).toBe('answered');
+    expect(myCall(fold([end], c))).toBeNull();
+  });
+
+  it('says how an unanswered call I placed ended, and nothing for teammates\' calls', () => {
+    const c = fold([ev('call_started', { direction: 'outbound', placed_by: ME })]);
+    expect(placedOutcome(c, ev('call_ended', { direction: 'outbound', outcome: 'busy' }), ME)).toBe('busy');
+    const theirs = fold([ev('call_started', { direction: 'outbound', placed_by: 8 })]);
+    expect(myCall(theirs)).toBeNull();
+    expect(placedOutcome(theirs, ev('call_ended', { direction: 'outbound', outcome: 'busy' }), ME)).toBeNull();
   });
 });

@@ -2,7 +2,8 @@
 // (docs: ARCHITECTURE.md "Call lifecycle"). Pure: the CallBar renders it and does the I/O.
 import type { DenwaEvent, LiveCall, RingInfo } from '../api/types';
 
-export type MyState = 'ringing' | 'invited' | 'connecting' | 'joined' | null;
+/** `dialing`: a call I placed, not answered yet (I am connected and hear its ringing). */
+export type MyState = 'ringing' | 'invited' | 'connecting' | 'dialing' | 'joined' | null;
 
 export interface CallView {
   callId: number;
@@ -16,6 +17,10 @@ export interface CallView {
   /** Staff muted (as the server says). */
   muted: number[];
   onHold: boolean;
+  /** A call I placed: the far end rings (180/183). */
+  calleeRinging: boolean;
+  /** …and sends its own ringing or announcements as early media (no local ringback then). */
+  earlyMedia: boolean;
 }
 
 export type Calls = Record<number, CallView>;
@@ -38,6 +43,8 @@ function base(e: DenwaEvent, id: number, prev: CallView | undefined): CallView {
       participants: [],
       muted: [],
       onHold: false,
+      calleeRinging: false,
+      earlyMedia: false,
     }
   );
 }
@@ -54,10 +61,16 @@ export function foldCall(calls: Calls, e: DenwaEvent, me: number): Calls {
   const ring = (d.ring as RingInfo | undefined) ?? null;
   switch (e.kind) {
     case 'call_started':
+      if (ring) c.ring = ring;
+      if (d.direction === 'outbound' && d.placed_by === me && c.mine === null) c.mine = 'dialing';
       break;
     case 'call_ringing': {
       const ids = Array.isArray(d.staff_ids) ? (d.staff_ids as number[]) : [];
       if (ring) c.ring = ring;
+      if (d.callee === true) {
+        c.calleeRinging = true;
+        c.earlyMedia = d.early_media === true;
+      }
       if (ids.includes(me) && c.mine === null) c.mine = 'ringing';
       break;
     }
@@ -128,6 +141,8 @@ export function fromLive(list: LiveCall[]): Calls {
       participants: l.participants,
       muted: [],
       onHold: l.on_hold,
+      calleeRinging: false,
+      earlyMedia: false,
     };
   }
   return out;
@@ -138,9 +153,20 @@ export function ringingForMe(calls: Calls): CallView | null {
   return Object.values(calls).find((c) => c.mine === 'ringing' || c.mine === 'invited') ?? null;
 }
 
-/** The call I am in (or joining), if any (SPEC AS-5: at most one). */
+/** The call I am in (or joining, or placing), if any (SPEC AS-5: at most one). */
 export function myCall(calls: Calls): CallView | null {
-  return Object.values(calls).find((c) => c.mine === 'joined' || c.mine === 'connecting') ?? null;
+  return Object.values(calls).find((c) => c.mine === 'joined' || c.mine === 'connecting' || c.mine === 'dialing') ?? null;
+}
+
+/** How a call I placed ended, as `call_ended` says (`busy`, `declined`, `no_answer`, `failed`,
+ * `answered`), when `e` ends one; else null. Read before folding `e`. */
+export function placedOutcome(calls: Calls, e: DenwaEvent, me: number): string | null {
+  if (e.kind !== 'call_ended') return null;
+  const d = e.data as Record<string, unknown>;
+  const id = callIdOf(e);
+  if (d.direction !== 'outbound' || id === null || typeof d.outcome !== 'string') return null;
+  const c = calls[id];
+  return c && (c.mine === 'dialing' || c.ring?.placed_by === me) ? d.outcome : null;
 }
 
 /** Only `0-9 * # A-D` are dialpad keys. */

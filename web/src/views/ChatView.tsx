@@ -6,7 +6,7 @@ import { ErrorNote } from '../components/ErrorNote';
 import { MediumIcon } from '../components/icons';
 import { fmtTime, localInputValue } from '../util';
 import { href } from '../router';
-import { CustomerPanel } from './CustomerPanel';
+import { CallNumber, CustomerPanel } from './CustomerPanel';
 import { RecordingPanel, useChatCalls } from './RecordingPanel';
 import { callsSignature, placeRecordings, recordedCalls, recordingText } from '../calls/recording';
 import { TagsEditor } from './TagsEditor';
@@ -62,6 +62,9 @@ export function ChatView({ detail, onChat, reload }: Props) {
             <MediumIcon medium={chat.medium} label={t(`medium.${chat.medium}`)} />
             {t('chat.heading', { name: chat.customer.name || t('customer.unnamed'), id: chat.id })}
           </h2>
+          {customer && customer.phones.length > 0 && (
+            <CallNumber customer={customer} number={customer.phones[0].number} fromChatId={chat.id} testid="chat-call" />
+          )}
           <span className={`badge state-${chat.state}`} data-testid="chat-state">
             {chat.state === 'snoozed' && chat.snoozed_until
               ? t('chat.snoozedUntil', { time: fmtTime(chat.snoozed_until, lang, c.timeZone) })
@@ -159,7 +162,7 @@ export function ChatView({ detail, onChat, reload }: Props) {
           )}
           <ErrorNote error={error} onDismiss={() => setError(null)} />
         </section>
-        <CustomerPanel customer={customer} />
+        <CustomerPanel customer={customer} chatId={chat.id} />
       </aside>
     </div>
   );
@@ -335,14 +338,19 @@ export function callText(ev: DenwaEvent, t: ReturnType<typeof useI18n>['t'], nam
   const who = typeof d.staff_id === 'number' ? name(d.staff_id) : '';
   switch (ev.kind) {
     case 'call_started':
+      if (d.direction === 'outbound') {
+        return t('ev.call_placed', { name: typeof d.placed_by === 'number' ? name(d.placed_by) : '', callee: typeof d.callee === 'string' ? d.callee : '' });
+      }
       return t('ev.call_started', { caller: typeof d.caller === 'string' ? d.caller : t('call.withheld') });
     case 'call_ringing': {
+      if (d.callee === true) return t('ev.callee_ringing');
       const ids = Array.isArray(d.staff_ids) ? (d.staff_ids as number[]) : [];
       return ids.length ? t('ev.call_ringing', { names: ids.map(name).join(', ') }) : t('ev.call_ringing_none');
     }
     case 'call_declined':
       return t('ev.call_declined', { name: who });
     case 'call_answered':
+      if (d.by === 'callee') return t('ev.callee_answered');
       return t('ev.call_answered', { name: who });
     case 'call_invited':
       return t('ev.call_invited', { name: who });
@@ -371,6 +379,11 @@ export function callText(ev: DenwaEvent, t: ReturnType<typeof useI18n>['t'], nam
             ? t('ended.customer')
             : t('ended.system');
       const reason = typeof d.reason === 'string' ? ` (${d.reason})` : '';
+      const o = d.outcome;
+      if (d.direction === 'outbound' && (o === 'busy' || o === 'declined' || o === 'no_answer' || o === 'failed')) {
+        const status = typeof d.sip_status === 'number' ? ` (SIP ${d.sip_status})` : '';
+        return t('ev.call_not_connected', { outcome: t(`call.outcome.${o}`) }) + status;
+      }
       return t('ev.call_ended', { by, duration: duration(d.duration_ms) }) + reason;
     }
     default:

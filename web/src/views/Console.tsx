@@ -13,6 +13,7 @@ import { CustomerPage } from './CustomerPage';
 import { SettingsPage } from './SettingsPage';
 import { Dashboard } from './Dashboard';
 import { CallBar } from '../calls/CallBar';
+import type { DialRequest } from '../calls/Dialer';
 
 interface Props {
   api: ApiClient;
@@ -32,6 +33,7 @@ export function Console({ api, me, membership, route, onSettings, onLogout }: Pr
   const [teams, setTeams] = useState<Team[]>([]);
   const [tags, setTags] = useState<Tag[]>([]);
   const [status, setStatus] = useState<SocketStatus>('connecting');
+  const [dialer, setDialer] = useState<DialRequest | null>(null);
   const listeners = useRef(new Set<(e: DenwaEvent) => void>());
   const callListeners = useRef(new Set<(e: DenwaEvent) => void>());
   const subscribeCalls = useCallback((fn: (e: DenwaEvent) => void) => {
@@ -117,6 +119,7 @@ export function Console({ api, me, membership, route, onSettings, onLogout }: Pr
       staffName: (id) => (id === null || id === undefined ? null : (byId.get(id) ?? (id === me.staff.id ? me.staff.name : t('actor.staff', { id })))),
       teamName: (id) => (id === null || id === undefined ? null : (teamById.get(id) ?? t('team.unknown', { id }))),
       timeZone: channel?.time_zone,
+      dial: setDialer,
     };
   }, [api, me, cid, membership, channel, members, teams, tags, reloadTags, onSettings, subscribe, t]);
 
@@ -163,6 +166,9 @@ export function Console({ api, me, membership, route, onSettings, onLogout }: Pr
             <span className="dot" aria-hidden="true" />
             {t(`ws.${status}`)}
           </span>
+          <button type="button" className="primary call-out" data-testid="open-dialer" onClick={() => setDialer({})}>
+            {t('call.callButton')}
+          </button>
           <LangSwitch />
           <span className="me-name" title={me.staff.email}>
             {me.staff.name}
@@ -172,7 +178,7 @@ export function Console({ api, me, membership, route, onSettings, onLogout }: Pr
           </button>
         </div>
       </header>
-      <CallBar subscribeCalls={subscribeCalls} />
+      <CallBar subscribeCalls={subscribeCalls} dialer={dialer} onDialer={setDialer} />
       <main id="main" tabIndex={-1} className={`page page-${route.name}`}>
         {route.name === 'inbox' && <Inbox chatId={route.chatId} />}
         {route.name === 'contacts' && <Contacts />}

@@ -8,7 +8,7 @@ import { ErrorNote } from '../components/ErrorNote';
 import { MediumIcon } from '../components/icons';
 import { fmtTime } from '../util';
 import { href } from '../router';
-import { KindBadge } from './CustomerPanel';
+import { CallNumber, KindBadge } from './CustomerPanel';
 import { CustomerForm, toInput } from './CustomerForm';
 
 export function CustomerPage({ id }: { id: number }) {
@@ -121,6 +121,9 @@ export function CustomerPage({ id }: { id: number }) {
         >
           {customer.blocked ? t('customer.unblock') : t('customer.block')}
         </button>
+        {customer.phones.map((p) => (
+          <CallNumber key={p.number} customer={customer} number={p.number} label={p.display || p.number} />
+        ))}
       </div>
       <div className="customer-grid">
         <div className="card">

@@ -1,4 +1,5 @@
 import type { Customer } from '../api/types';
+import { useConsole } from '../console';
 import { useI18n } from '../i18n/context';
 import { href } from '../router';
 
@@ -7,8 +8,26 @@ export function KindBadge({ kind }: { kind: Customer['kind'] }) {
   return <span className={`badge kind-${kind}`}>{kind === 'lead' ? t('customer.lead') : t('customer.member')}</span>;
 }
 
+/** A call button for one of the customer's numbers (SPEC OUT-1); `fromChatId`: started from
+ * that chat, the call still gets a new one (OUT-3). */
+export function CallNumber({ customer, number, fromChatId, label, testid = 'call-number' }: { customer: Customer; number: string; fromChatId?: number; label?: string; testid?: string }) {
+  const { t } = useI18n();
+  const c = useConsole();
+  return (
+    <button
+      type="button"
+      className="link small call-number"
+      data-testid={testid}
+      data-number={number}
+      onClick={() => c.dial({ to: number, customerId: customer.id, fromChatId })}
+    >
+      {label ? `${t('call.callButton')} ${label}` : t('call.callButton')}
+    </button>
+  );
+}
+
 /** The customer side panel of the chat view. */
-export function CustomerPanel({ customer }: { customer: Customer }) {
+export function CustomerPanel({ customer, chatId }: { customer: Customer; chatId?: number }) {
   const { t } = useI18n();
   const fields = Object.entries(customer.profile ?? {});
   return (
@@ -30,7 +49,8 @@ export function CustomerPanel({ customer }: { customer: Customer }) {
           {customer.phones.map((p) => (
             <li key={p.number}>
               <span className="mono">{p.display || p.number}</span>
-              {p.mobile && <span className="badge small-badge">{t('customer.mobile')}</span>}
+              {p.mobile && <span className="badge small-badge">{t('customer.mobile')}</span>}{' '}
+              <CallNumber customer={customer} number={p.number} fromChatId={chatId} />
             </li>
           ))}
         </ul>

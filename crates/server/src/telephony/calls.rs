@@ -16,8 +16,10 @@ use std::time::{Duration, Instant};
 use async_trait::async_trait;
 use denwa_api::Bus;
 use denwa_api::audio::{AudioKind, ChannelAudio};
-use denwa_api::calls::{CallAction, CallControl, CallRefused, LiveCall, Presence};
-use denwa_core::call::{CallError, CallId, Candidate, Effect, IncomingCall, Input};
+use denwa_api::calls::{
+    CallAction, CallControl, CallRefused, LiveCall, PlaceCall, PlacedCall, Presence,
+};
+use denwa_core::call::{CallError, CallId, Candidate, Effect, IncomingCall, Input, OutgoingCall};
 use denwa_core::model::{
     CallDirection, CallRecordId, ChannelId, ChatId, ChatState, Medium, StaffId,
 };
@@ -29,6 +31,10 @@ use serde_json::{Value, json};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::telephony::audio::AudioCache;
+use crate::telephony::edge::DialParams;
+
+/// The dialog handle of a placed call before its INVITE is out (no edge call has it).
+const NOT_DIALLED: CallHandle = CallHandle(u64::MAX);
 
 /// What the SIP edge tells the call service.
 #[derive(Debug)]
@@ -58,6 +64,15 @@ pub(crate) enum FromEdge {
     },
     /// A browser leg's media died (its console closed or lost the network).
     BrowserGone { handle: CallHandle, staff: StaffId },
+    /// The far end of a call staff placed rings (180/183; `early_media`: with SDP).
+    CalleeRinging {
+        handle: CallHandle,
+        early_media: bool,
+    },
+    /// The far end of a call staff placed answered.
+    CalleeAnswered { handle: CallHandle },
+    /// The far end of a call staff placed refused it, or the carrier failed it.
+    CalleeFailed { handle: CallHandle, status: u16 },
 }
 
 /// What the call service asks of the SIP edge for a call.
@@ -117,6 +132,12 @@ pub(crate) enum ToEdge {
     Resume { handle: CallHandle },
     /// RFC 4733 digits to the caller.
     Dtmf { handle: CallHandle, digits: String },
+    /// Place a call through a trunk (INVITE; the room starts with no customer); the
+    /// reply is the new dialog's handle.
+    Dial {
+        params: DialParams,
+        reply: oneshot::Sender<Result<CallHandle, String>>,
+    },
 }
 
 enum Msg {
@@ -131,6 +152,10 @@ enum Msg {
     LiveFor {
         staff: StaffId,
         reply: oneshot::Sender<Vec<LiveCall>>,
+    },
+    Place {
+        call: Box<PlaceCall>,
+        reply: oneshot::Sender<Result<PlacedCall, CallRefused>>,
     },
 }
 
@@ -200,6 +225,29 @@ impl CallControl for CallService {
         }
         answer.await.unwrap_or_default()
     }
+
+    async fn place(&self, call: PlaceCall) -> Result<PlacedCall, CallRefused> {
+        let (reply, answer) = oneshot::channel();
+        self.tx
+            .send(Msg::Place {
+                call: Box::new(call),
+                reply,
+            })
+            .map_err(|_| refused(503, "telephony_stopped", "the call service has stopped"))?;
+        match tokio::time::timeout(Duration::from_secs(20), answer).await {
+            Ok(Ok(r)) => r,
+            Ok(Err(_)) => Err(refused(
+                503,
+                "telephony_stopped",
+                "the call service stopped",
+            )),
+            Err(_) => Err(refused(
+                504,
+                "timeout",
+                "the call engine did not answer in time",
+            )),
+        }
+    }
 }
 
 /// Where announcements and recordings live, and which staff are reachable.
@@ -215,6 +263,8 @@ pub(crate) struct CallServiceConfig {
     pub(crate) presence: Arc<Presence>,
     /// SIP usernames with a live registration (the edge keeps it).
     pub(crate) registered: Arc<std::sync::RwLock<BTreeSet<String>>>,
+    /// How long a call staff place may ring before it is given up (`--ring-timeout`).
+    pub(crate) dial_timeout: Duration,
 }
 
 /// A browser's SDP offer and where its answer goes.
@@ -247,6 +297,10 @@ struct Service {
     offers: HashMap<(CallId, StaffId), PendingOffer>,
     /// Announcements and hold music, decoded once per file version.
     audio: AudioCache,
+    /// INVITEs of placed calls, waiting for the machine's `Dial`.
+    dials: HashMap<CallId, DialParams>,
+    /// A placed call whose INVITE could not be sent, and why (checked after a drain).
+    dial_failed: Option<(CallId, String)>,
 }
 
 /// Starts the call service task. Returns the API's handle and the edge's.
@@ -285,6 +339,8 @@ pub(crate) async fn start(
         by_handle: HashMap::new(),
         offers: HashMap::new(),
         audio: AudioCache::default(),
+        dials: HashMap::new(),
+        dial_failed: None,
     };
     tokio::spawn(service.run(rx, bus.subscribe()));
     Ok((Arc::new(CallService { tx: tx.clone() }), CallReports { tx }))
@@ -301,6 +357,8 @@ fn call_error(e: &CallError) -> CallRefused {
         CallError::AlreadyOnHold(_) => (409, "already_on_hold"),
         CallError::NotOnHold(_) => (409, "not_on_hold"),
         CallError::InvalidDtmf(_) => (422, "invalid_dtmf"),
+        CallError::Busy { .. } => (409, "already_in_call"),
+        CallError::NotAnswered(_) => (409, "not_answered"),
         _ => (409, "refused"),
     };
     refused(status, code, e.to_string())
@@ -407,6 +465,10 @@ impl Service {
             Msg::LiveFor { staff, reply } => {
                 let _ = reply.send(self.live_for(staff));
             }
+            Msg::Place { call, reply } => {
+                let r = self.place(*call).await;
+                let _ = reply.send(r);
+            }
         }
     }
 
@@ -420,7 +482,11 @@ impl Service {
                 .map(|(s, _)| s)
                 .collect();
             let state = if participants.contains(&staff) {
-                "joined"
+                if self.board.is_answered(*id) {
+                    "joined"
+                } else {
+                    "dialing"
+                }
             } else {
                 match l.ringing.get(&staff) {
                     Some(true) => "invited",
@@ -500,6 +566,21 @@ impl Service {
                     self.drain().await;
                 }
             }
+            FromEdge::CalleeRinging {
+                handle,
+                early_media,
+            } => {
+                self.callee(handle, |call| Input::CalleeRinging { call, early_media })
+                    .await;
+            }
+            FromEdge::CalleeAnswered { handle } => {
+                self.callee(handle, |call| Input::CalleeAnswered { call })
+                    .await;
+            }
+            FromEdge::CalleeFailed { handle, status } => {
+                self.callee(handle, |call| Input::CalleeFailed { call, status })
+                    .await;
+            }
             FromEdge::SoftphoneHold {
                 handle,
                 staff,
@@ -518,6 +599,146 @@ impl Service {
                 }
             }
         }
+    }
+
+    /// Feeds what the far end of a placed call did.
+    async fn callee(&mut self, handle: CallHandle, input: impl FnOnce(CallId) -> Input) {
+        let Some(&call) = self.by_handle.get(&handle) else {
+            return;
+        };
+        if let Err(e) = self.board.handle_input(Instant::now(), input(call)) {
+            tracing::debug!(call = call.0, error = %e, "far end's report ignored");
+        }
+        self.drain().await;
+    }
+
+    /// Places a staff member's call: the store opens its chat (a lead for an unknown
+    /// number), the machine dials and connects the browser.
+    async fn place(&mut self, req: PlaceCall) -> Result<PlacedCall, CallRefused> {
+        let staff = req.staff;
+        // SPEC AS-5, checked before anything is stored.
+        if let Some(current) = self.board.call_of(staff) {
+            return Err(call_error(&CallError::Busy {
+                staff,
+                call: current,
+            }));
+        }
+        let store_error = |e: denwa_store::StoreError| refused(500, "store", e.to_string());
+        let caller_id = req.dial.caller_id.clone();
+        let params = DialParams::resolve(req.dial)
+            .await
+            .map_err(|m| refused(502, "trunk_unreachable", m))?;
+        let info = self.store.channel(req.channel).await.map_err(store_error)?;
+        let region: Region = info.region.parse().unwrap_or(Region::JP);
+        let opened = self
+            .store
+            .open_call(
+                req.channel,
+                NewCall {
+                    direction: CallDirection::Outbound,
+                    medium: Medium::Phone,
+                    customer_number: Some(req.to.as_str().to_owned()),
+                    channel_number: Some(caller_id.clone()),
+                    customer_id: req.customer_id,
+                    staff_id: Some(staff),
+                },
+            )
+            .await
+            .map_err(store_error)?;
+        self.publish(opened.events.clone());
+        let call = CallId(opened.call as u64);
+        let ring = json!({
+            "call_id": opened.call,
+            "channel_id": req.channel,
+            "chat_id": opened.chat.id,
+            "direction": "outbound",
+            "customer": {
+                "id": opened.customer.id,
+                "name": opened.customer.name,
+                "kind": opened.customer.kind,
+                "known": opened.known_customer,
+            },
+            "caller": req.to.as_str(),
+            "caller_display": req.to.display(region),
+            "dialled": caller_id,
+            "placed_by": staff,
+            "from_chat_id": req.from_chat,
+            "profile_fields": [],
+        });
+        self.live.insert(
+            call,
+            LiveState {
+                handle: NOT_DIALLED,
+                channel: req.channel,
+                chat: opened.chat.id,
+                ringing: BTreeMap::new(),
+                ring,
+                softphones: BTreeSet::new(),
+                sip_users: HashMap::new(),
+            },
+        );
+        self.dials.insert(call, params);
+        let (tx, answer) = oneshot::channel();
+        self.offers.insert((call, staff), (req.sdp, tx));
+        let input = Input::OutgoingCall(Box::new(OutgoingCall {
+            call,
+            channel: req.channel,
+            chat: opened.chat.id,
+            staff,
+            callee: req.to.clone(),
+            caller_id: E164::from_stored(&caller_id),
+            customer: opened.customer.id,
+            known_callee: opened.known_customer,
+            ring_timeout: self.cfg.dial_timeout,
+        }));
+        if let Err(e) = self.board.handle_input(Instant::now(), input) {
+            // Cannot happen after the check above (one task owns the machine); kept safe.
+            self.live.remove(&call);
+            self.dials.remove(&call);
+            self.offers.remove(&(call, staff));
+            return Err(call_error(&e));
+        }
+        self.drain().await;
+        if let Some((failed, why)) = self.dial_failed.take() {
+            tracing::warn!(call = failed.0, %why, "the INVITE could not be sent");
+            let _ = self.board.handle_input(
+                Instant::now(),
+                Input::CalleeFailed {
+                    call: failed,
+                    status: 503,
+                },
+            );
+            self.drain().await;
+            return Err(refused(502, "dial_failed", why));
+        }
+        let sdp = match tokio::time::timeout(Duration::from_secs(10), answer).await {
+            Ok(Ok(Ok(sdp))) => sdp,
+            Ok(Ok(Err(why))) => {
+                // No browser leg: the call cannot be heard; give it up.
+                let _ = self
+                    .board
+                    .handle_input(Instant::now(), Input::Leave { call, staff });
+                self.drain().await;
+                return Err(refused(422, "webrtc_failed", why));
+            }
+            _ => {
+                let _ = self
+                    .board
+                    .handle_input(Instant::now(), Input::Leave { call, staff });
+                self.drain().await;
+                return Err(refused(
+                    503,
+                    "webrtc_failed",
+                    "no answer from the media engine",
+                ));
+            }
+        };
+        Ok(PlacedCall {
+            call_id: opened.call,
+            chat_id: opened.chat.id,
+            customer_id: opened.customer.id,
+            sdp,
+        })
     }
 
     async fn incoming(
@@ -788,7 +1009,9 @@ impl Service {
             .into_iter()
             .map(|ev| {
                 let mut data = ev.data;
-                if ev.kind == EventKind::CallRinging || ev.kind == EventKind::CallInvited {
+                let placed = ev.kind == EventKind::CallStarted && l.ring["direction"] == "outbound";
+                if placed || ev.kind == EventKind::CallRinging || ev.kind == EventKind::CallInvited
+                {
                     data["ring"] = l.ring.clone();
                 }
                 (ev.kind, ev.actor, data)
@@ -807,6 +1030,23 @@ impl Service {
     async fn execute(&mut self, effect: Effect) {
         match effect {
             Effect::Record(ev) => self.record(vec![ev]).await,
+            Effect::Dial { call } => {
+                let Some(params) = self.dials.remove(&call) else {
+                    return;
+                };
+                let (reply, handle) = oneshot::channel();
+                let _ = self.edge.send(ToEdge::Dial { params, reply });
+                match handle.await {
+                    Ok(Ok(handle)) => {
+                        if let Some(l) = self.live.get_mut(&call) {
+                            l.handle = handle;
+                            self.by_handle.insert(handle, call);
+                        }
+                    }
+                    Ok(Err(why)) => self.dial_failed = Some((call, why)),
+                    Err(_) => self.dial_failed = Some((call, "the SIP edge stopped".to_owned())),
+                }
+            }
             Effect::Ring {
                 call,
                 staff,
@@ -1005,6 +1245,7 @@ impl Service {
                 }
             }
             Effect::Finished { call } => {
+                self.dials.remove(&call);
                 if let Some(l) = self.live.remove(&call) {
                     self.by_handle.remove(&l.handle);
                     self.offers.retain(|(c, _), _| *c != call);

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use anyhow::Context;
-use denwa_api::telephony::{Telephony, TestCall, TestCallResult};
+use denwa_api::telephony::{Telephony, TestCallResult, TrunkDial};
 use denwa_core::trunk::TrunkTransport;
 use denwa_media::{LegConfig, LegMode, Role};
 use denwa_sip::auth::{Algorithm, Challenge};
@@ -32,6 +32,7 @@ use super::routing::{REALM, Route, Router};
 use super::transport::{Received, SipIo};
 
 mod inbound;
+mod placed;
 
 pub(crate) use inbound::Inbound;
 
@@ -260,18 +261,51 @@ enum CallState {
 pub(crate) enum EdgeCommand {
     /// Place a trunk test call; `reply` gets the outcome.
     TestCall {
-        params: TestCallParams,
+        params: DialParams,
         reply: oneshot::Sender<TestCallResult>,
     },
 }
 
-/// A test call's INVITE, resolved (everything but our audio, which the edge picks).
-pub(crate) struct TestCallParams {
+/// An INVITE through a trunk, resolved (everything but our audio, which the edge picks).
+pub(crate) struct DialParams {
     pub(crate) to_uri: String,
     pub(crate) from_uri: String,
     pub(crate) target: SocketAddr,
     pub(crate) transport: Transport,
     pub(crate) credentials: Option<(String, String)>,
+}
+
+impl std::fmt::Debug for DialParams {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Never the password.
+        f.debug_struct("DialParams")
+            .field("to_uri", &self.to_uri)
+            .field("from_uri", &self.from_uri)
+            .field("target", &self.target)
+            .field("transport", &self.transport)
+            .field("user", &self.credentials.as_ref().map(|(u, _)| u))
+            .finish()
+    }
+}
+
+impl DialParams {
+    /// Resolves the trunk's proxy: `sip:<number>@<proxy>;user=phone` for the callee and
+    /// the caller ID.
+    pub(crate) async fn resolve(call: TrunkDial) -> Result<DialParams, String> {
+        let (host, target) = resolve_proxy(&call.proxy)
+            .await
+            .map_err(|e| format!("cannot resolve the trunk's proxy {}: {e}", call.proxy))?;
+        Ok(DialParams {
+            to_uri: format!("sip:{}@{host};user=phone", call.to),
+            from_uri: format!("sip:{}@{host};user=phone", call.caller_id),
+            target,
+            transport: match call.transport {
+                TrunkTransport::Udp => Transport::Udp,
+                TrunkTransport::Tcp => Transport::Tcp,
+            },
+            credentials: call.credentials,
+        })
+    }
 }
 
 /// The API's handle on the edge.
@@ -283,20 +317,8 @@ pub(crate) struct EdgeHandle {
 
 #[async_trait::async_trait]
 impl Telephony for EdgeHandle {
-    async fn test_call(&self, call: TestCall) -> Result<TestCallResult, String> {
-        let (host, target) = resolve_proxy(&call.proxy)
-            .await
-            .map_err(|e| format!("cannot resolve the trunk's proxy {}: {e}", call.proxy))?;
-        let params = TestCallParams {
-            to_uri: format!("sip:{}@{host};user=phone", call.to),
-            from_uri: format!("sip:{}@{host};user=phone", call.caller_id),
-            target,
-            transport: match call.transport {
-                TrunkTransport::Udp => Transport::Udp,
-                TrunkTransport::Tcp => Transport::Tcp,
-            },
-            credentials: call.credentials,
-        };
+    async fn test_call(&self, call: TrunkDial) -> Result<TestCallResult, String> {
+        let params = DialParams::resolve(call).await?;
         let (reply, outcome) = oneshot::channel();
         self.commands
             .send(EdgeCommand::TestCall { params, reply })
@@ -596,12 +618,22 @@ impl Edge {
                 self.caller_gone(now, call, "the caller cancelled");
             }
             Event::CallConfirmed { call, audio } => self.on_confirmed(now, call, audio),
-            Event::CallProgress { call, status, .. } => {
-                tracing::debug!(call = call.0, status, "softphone progress");
+            Event::CallProgress {
+                call,
+                status,
+                early_media,
+            } => {
+                if self.is_placed(call) {
+                    self.on_dial_progress(call, status, early_media.as_ref());
+                } else {
+                    tracing::debug!(call = call.0, status, "softphone progress");
+                }
             }
             Event::CallAnswered { call, audio } => {
                 if self.is_test_call(call) {
                     self.on_test_call_answered(now, call, &audio);
+                } else if self.is_placed(call) {
+                    self.on_dial_answered(now, call, &audio);
                 } else {
                     self.on_fork_answered(now, call, &audio);
                 }
@@ -611,6 +643,8 @@ impl Edge {
                     tracing::info!(call = call.0, status, "test call failed");
                     self.finish_test_call(call, "failed", status);
                     self.calls.remove(&call);
+                } else if self.is_placed(call) {
+                    self.on_dial_failed(call, status);
                 } else {
                     self.on_fork_failed(now, call, status);
                 }
@@ -911,7 +945,7 @@ impl Edge {
     fn place_test_call(
         &mut self,
         now: Instant,
-        p: TestCallParams,
+        p: DialParams,
         reply: oneshot::Sender<TestCallResult>,
     ) {
         let failed = |status| TestCallResult {
@@ -1075,6 +1109,7 @@ impl Edge {
             }
             MediaNotice::Ended { call, reason } => {
                 if self.is_inbound(call) {
+                    self.cancel_if_ringing(now, call);
                     self.caller_gone(now, call, &reason);
                     self.hang_up(now, call, &reason);
                 } else if self.calls.contains_key(&call) {
@@ -1169,6 +1204,10 @@ impl Edge {
                 }
                 Some(CallState::Inbound(inb)) if inb.answered => {
                     self.hang_up(now, call, "server shutting down");
+                }
+                Some(CallState::Inbound(inb)) if inb.placed => {
+                    let _ = self.ep.cancel(now, call);
+                    self.forget(call);
                 }
                 Some(CallState::Fork { .. }) => {
                     let _ = self.ep.cancel(now, call);

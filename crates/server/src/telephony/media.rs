@@ -149,11 +149,13 @@ impl std::fmt::Debug for StartBrowser {
 }
 
 /// One call's media, to start on a media thread: a room with its legs (one for the echo
-/// test, two for a bridged call).
+/// test, two for a bridged call; none for a call staff place, whose customer joins with
+/// [`CallCommand::AddCustomer`]).
 #[derive(Debug)]
 pub(crate) struct StartMedia {
-    /// The room's key: the inbound dialog of the call.
+    /// The room's key: the customer's dialog of the call.
     pub(crate) call: CallHandle,
+    /// The first, when there is one, is the customer's.
     pub(crate) legs: Vec<StartLeg>,
     /// Write one WAV track per leg plus a mixed track into this directory.
     pub(crate) record: Option<PathBuf>,
@@ -257,6 +259,12 @@ pub(crate) enum CallCommand {
     /// The customer hears this music while on hold (the channel's own file; 16 kHz mono)
     /// instead of the built-in pattern.
     HoldMusic(HoldMusic),
+    /// The customer's leg joins a room started without one (a call a staff member
+    /// placed: the far end answered, or sent early media). It becomes the first leg.
+    AddCustomer(Box<StartLeg>),
+    /// Start recording now (a call placed by staff is recorded from the answer): one
+    /// track per leg in the room plus the mix.
+    Record(PathBuf),
 }
 
 /// The media threads, from the SIP edge's side.
@@ -598,19 +606,21 @@ async fn run_call(
         }
     }
     metrics.legs.inc_by(legs.len() as i64);
-    let mut recorder = start.record.map(|dir| {
+    // Whether legs[0] is the customer's: a room a staff member's call starts has none
+    // until the far end answers.
+    let mut has_customer = !legs.is_empty();
+    let open_recorder = |dir: PathBuf, legs: &[RunningLeg], has_customer: bool| {
         tracing::info!(call = call.0, dir = %dir.display(), "recording");
         let tracks = legs
             .iter()
-            .map(|l| {
-                (
-                    l.id,
-                    track_label(l.key, legs.len() == 1 || l.id == legs[0].id),
-                )
-            })
+            .enumerate()
+            .map(|(i, l)| (l.id, track_label(l.key, has_customer && i == 0)))
             .collect();
-        RecordTap::open(recordings, call, dir, tracks)
-    });
+        RecordTap::open(recordings.clone(), call, dir, tracks)
+    };
+    let mut recorder = start
+        .record
+        .map(|dir| open_recorder(dir, &legs, has_customer));
     // The call ticks in one of the thread's 1 ms slots, woken by the thread's ticker.
     let phase = clock.join();
     let mut ticks = phase.wake.clone();
@@ -626,8 +636,28 @@ async fn run_call(
         tokio::select! {
             c = commands.recv() => match c {
                 None | Some(CallCommand::Stop) => break None,
+                Some(CallCommand::AddCustomer(leg)) if !has_customer => {
+                    match add_sip_leg(&mut room, Instant::now(), *leg) {
+                        Ok(l) => {
+                            tracing::info!(call = call.0, "customer leg joined the room");
+                            if let Some(rec) = recorder.as_mut() {
+                                rec.add_track(l.id, "customer".to_owned());
+                            }
+                            legs.insert(0, l);
+                            metrics.legs.inc();
+                            has_customer = true;
+                        }
+                        Err(e) => break Some(e),
+                    }
+                }
+                Some(CallCommand::Record(dir)) => {
+                    if recorder.is_none() {
+                        recorder = Some(open_recorder(dir, &legs, has_customer));
+                    }
+                }
                 Some(cmd) => {
-                    apply(&mut room, &mut legs, call, cmd, &metrics, recorder.as_mut());
+                    let customer = if has_customer { legs.first().map(|l| l.id) } else { None };
+                    apply(&mut room, &mut legs, call, cmd, customer, &metrics, recorder.as_mut());
                 }
             },
             a = std::future::poll_fn(|cx| poll_arrival(cx, &legs, &mut buf)) => {
@@ -698,7 +728,7 @@ async fn run_call(
         // Legs that are gone leave the room; the customer's leg (the first) ends the call.
         let mut end = None;
         for (key, why) in gone.drain(..) {
-            if legs.first().is_some_and(|l| l.key == key) {
+            if has_customer && legs.first().is_some_and(|l| l.key == key) {
                 end = Some(why);
                 break;
             }
@@ -907,12 +937,14 @@ fn run_ticker(clock: &TickClock) {
     }
 }
 
-/// Applies an edge command to the room (the first leg is the customer's).
+/// Applies an edge command to the room; `customer` is the customer's leg (the first),
+/// when the room has one.
 fn apply(
     room: &mut Room,
     legs: &mut Vec<RunningLeg>,
     call: CallHandle,
     cmd: CallCommand,
+    customer: Option<LegId>,
     metrics: &MediaMetrics,
     recorder: Option<&mut RecordTap>,
 ) {
@@ -921,9 +953,9 @@ fn apply(
     let now = Instant::now();
     let what = format!("{cmd:?}");
     let result: Result<(), String> = match cmd {
-        CallCommand::Stop => Ok(()),
+        CallCommand::Stop | CallCommand::Record(_) => Ok(()),
+        CallCommand::AddCustomer(_) => Err("the room already has a customer".to_owned()),
         CallCommand::Hold => {
-            let customer = legs.first().map(|l| l.id);
             let by = legs
                 .iter()
                 .skip(1)
@@ -986,14 +1018,14 @@ fn apply(
             Some(leg) => room.set_muted(leg, muted).map_err(|e| e.to_string()),
             None => Err("no such leg".to_owned()),
         },
-        CallCommand::Dtmf(digits) => match legs.first() {
+        CallCommand::Dtmf(digits) => match customer {
             Some(customer) => room
-                .send_dtmf(customer.id, &digits, DTMF_DURATION)
+                .send_dtmf(customer, &digits, DTMF_DURATION)
                 .map_err(|e| e.to_string()),
             None => Err("no customer leg".to_owned()),
         },
-        CallCommand::Play(prompt) => match legs.first() {
-            Some(customer) => room.play(customer.id, prompt).map_err(|e| e.to_string()),
+        CallCommand::Play(prompt) => match customer {
+            Some(customer) => room.play(customer, prompt).map_err(|e| e.to_string()),
             None => Err("no customer leg".to_owned()),
         },
         CallCommand::HoldMusic(music) => {

@@ -137,6 +137,7 @@ impl Telephony {
                 audio: state.audio.clone(),
                 presence: state.presence.clone(),
                 registered: Arc::clone(&registered),
+                dial_timeout: cfg.ring_timeout,
             },
         )
         .await?;

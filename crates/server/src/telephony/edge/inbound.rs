@@ -29,12 +29,16 @@ const ANNOUNCEMENT_GRACE: Duration = Duration::from_secs(3);
 pub(crate) struct Inbound {
     /// Softphone INVITEs still ringing: (staff, fork dialog).
     pub(super) forks: Vec<(i64, CallHandle)>,
-    /// The caller got our 200 OK.
+    /// The caller got our 200 OK (a call staff placed: the callee answered).
     pub(super) answered: bool,
-    /// The room runs (the caller's leg is in it).
+    /// A call a staff member placed (we sent the INVITE): its room starts without the
+    /// customer, who joins on early media or the answer.
+    pub(super) placed: bool,
+    /// The room runs (the caller's leg is in it; for a placed call, from the start).
     room: bool,
-    /// Our RTP pair for the caller while its answer waits for the ACK (late offer).
-    pending: Option<RtpPair>,
+    /// Our RTP pair for the caller while its answer waits for the ACK (late offer); for
+    /// a placed call, the pair our offer named until the customer's leg joins.
+    pub(super) pending: Option<RtpPair>,
     /// Where to record, once the room starts.
     record: Option<PathBuf>,
     /// The channel's hold music, for the room once it starts.
@@ -43,6 +47,19 @@ pub(crate) struct Inbound {
     staff: HashMap<i64, Option<CallHandle>>,
     /// Staff legs connected before the room started (the ACK of a late offer).
     waiting: Vec<CallCommand>,
+}
+
+impl Inbound {
+    /// A call a staff member placed: its room runs from the start (their leg), and
+    /// `pair` is what our offer named for the far end.
+    pub(super) fn placed(pair: RtpPair) -> Inbound {
+        Inbound {
+            placed: true,
+            room: true,
+            pending: Some(pair),
+            ..Inbound::default()
+        }
+    }
 }
 
 /// The user part of a SIP URI (`sip:0312345678@host` → `0312345678`).
@@ -56,7 +73,7 @@ fn uri_user(uri: &str) -> Option<String> {
 }
 
 impl Edge {
-    fn inbound_mut(&mut self, call: CallHandle) -> Option<&mut Inbound> {
+    pub(super) fn inbound_mut(&mut self, call: CallHandle) -> Option<&mut Inbound> {
         match self.calls.get_mut(&call) {
             Some(AppCall {
                 state: CallState::Inbound(inb),
@@ -328,7 +345,15 @@ impl Edge {
                 handle,
                 record,
                 hold_music,
+            } if self.is_placed(handle) => self.placed_answered(handle, record, hold_music),
+            ToEdge::Answer {
+                handle,
+                record,
+                hold_music,
             } => self.answer_caller(now, handle, record, hold_music),
+            ToEdge::Dial { params, reply } => {
+                let _ = reply.send(self.place_call(now, params));
+            }
             ToEdge::ConnectSoftphone {
                 handle,
                 staff,
@@ -401,12 +426,16 @@ impl Edge {
                     .command(handle, CallCommand::RemoveLeg(LegKey::Staff(staff)));
             }
             ToEdge::HangUp { handle } => {
-                let answered = match self.inbound_mut(handle) {
-                    Some(inb) => inb.answered,
+                let (answered, placed) = match self.inbound_mut(handle) {
+                    Some(inb) => (inb.answered, inb.placed),
                     None => return, // already gone
                 };
                 if answered {
                     self.hang_up(now, handle, "the call ended");
+                } else if placed {
+                    tracing::info!(call = handle.0, "placed call given up: CANCEL");
+                    let _ = self.ep.cancel(now, handle);
+                    self.forget(handle);
                 } else {
                     let _ = self.ep.reject(now, handle, 480);
                     self.forget(handle);
