@@ -195,6 +195,17 @@ test('staff call out from the console: answered with two-way speech and digits, 
     const chatNoAnswer = await chatInView(page, chatDeclined);
     assert.equal((await endedCallOf(page, cid, chatNoAnswer)).outcome, 'no_answer');
 
+    // --- Recent calls in the dialer: the latest first, a click fills its number.
+    await page.getByTestId('open-dialer').click();
+    const latest = page.locator('[data-testid=recent-call]').first();
+    await latest.waitFor();
+    assert.equal(await latest.getAttribute('data-number'), '+819044445555');
+    const numbers = await page.locator('[data-testid=recent-call]').evaluateAll((els) => els.map((e) => e.dataset.number));
+    assert.deepEqual(numbers.slice(0, 4), ['+819044445555', '+819022223333', '+819022223333', '+819012345678']);
+    await latest.click();
+    assert.equal(await page.getByTestId('dial-number').inputValue(), '+819044445555');
+    await page.locator('[data-testid=dial-who]', { hasText: '090-4444-5555' }).waitFor();
+
     // --- A blocked customer's number warns and asks for confirmation (SPEC OUT-4).
     const blocked = await apiFromPage(page, 'POST', `/api/v1/channels/${cid}/customers`, {
       name: 'Kuroda Blocked',

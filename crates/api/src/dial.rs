@@ -10,7 +10,9 @@
 
 use axum::extract::State;
 use axum::http::StatusCode;
-use denwa_core::model::{ChannelId, ChatId, CustomerId, CustomerKind};
+use denwa_core::model::{
+    CallDirection, CallOutcome, CallRecordId, ChannelId, ChatId, CustomerId, CustomerKind,
+};
 use denwa_core::phone::{E164, Region};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -30,6 +32,7 @@ pub(crate) fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(dial_lookup))
         .routes(routes!(place_call))
+        .routes(routes!(recent_calls))
 }
 
 /// What to look up.
@@ -132,6 +135,82 @@ async fn dial_lookup(
         error: None,
         customer,
     }))
+}
+
+/// How many recent calls the dialer lists.
+const RECENT_CALLS: u32 = 20;
+
+/// One of my recent calls, to call back from the dialer.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RecentCall {
+    /// The call.
+    pub call_id: CallRecordId,
+    /// Its chat.
+    pub chat_id: ChatId,
+    /// Inbound or outbound.
+    pub direction: CallDirection,
+    /// The customer's number, E.164.
+    pub number: String,
+    /// How the channel's region writes it.
+    pub display: String,
+    /// The customer.
+    pub customer_id: Option<CustomerId>,
+    /// Their name (empty for an unnamed lead).
+    pub customer_name: String,
+    /// When it started.
+    pub started_at: chrono::DateTime<chrono::Utc>,
+    /// How it turned out (`None` while live).
+    pub outcome: Option<CallOutcome>,
+}
+
+/// My latest calls in this channel (placed, taken or rung for), newest first: the
+/// dialer's recent calls, each with the customer's number to call back.
+#[utoipa::path(get, path = "/api/v1/channels/{cid}/recent-calls", tag = "calls",
+    security(("session" = [])), params(("cid" = i64, Path)),
+    responses((status = 200, body = [RecentCall]), (status = 403, body = ErrorBody)))]
+async fn recent_calls(
+    State(state): State<AppState>,
+    session: StaffSession,
+    Path(cid): Path<ChannelId>,
+) -> Result<axum::Json<Vec<RecentCall>>, ApiError> {
+    session.member_of(&state, cid).await?;
+    let region = region_of(&state, cid).await?;
+    let calls = state
+        .store
+        .recent_calls(cid, session.staff.id, RECENT_CALLS)
+        .await?;
+    let mut names: std::collections::HashMap<CustomerId, String> = std::collections::HashMap::new();
+    let mut out = Vec::with_capacity(calls.len());
+    for c in calls {
+        let Some(number) = c.customer_number else {
+            continue;
+        };
+        let customer_name = match c.customer_id {
+            Some(id) => match names.get(&id) {
+                Some(n) => n.clone(),
+                None => {
+                    let n = state.store.customer(cid, id).await?.name;
+                    names.insert(id, n.clone());
+                    n
+                }
+            },
+            None => String::new(),
+        };
+        let display =
+            E164::from_stored(&number).map_or_else(|| number.clone(), |n| n.display(region));
+        out.push(RecentCall {
+            call_id: c.id,
+            chat_id: c.chat_id,
+            direction: c.direction,
+            number,
+            display,
+            customer_id: c.customer_id,
+            customer_name,
+            started_at: c.started_at,
+            outcome: c.outcome,
+        });
+    }
+    Ok(axum::Json(out))
 }
 
 /// Placing a call.

@@ -597,6 +597,14 @@ pub trait Store: Send + Sync + 'static {
     async fn call_record(&self, channel: ChannelId, id: CallRecordId) -> Result<CallRecord>;
     /// The calls of a chat, oldest first.
     async fn chat_calls(&self, channel: ChannelId, chat: ChatId) -> Result<Vec<CallRecord>>;
+    /// The latest calls `staff` placed, took part in or was rung for, newest first (at
+    /// most `limit`), with a customer's number: the dialer's recent calls.
+    async fn recent_calls(
+        &self,
+        channel: ChannelId,
+        staff: StaffId,
+        limit: u32,
+    ) -> Result<Vec<CallRecord>>;
     /// Calls that started in `[from, to)`, oldest first.
     async fn calls_between(
         &self,

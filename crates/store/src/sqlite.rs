@@ -2127,6 +2127,15 @@ impl Store for SqliteStore {
         calls::call_record(&self.pool, channel, id).await
     }
 
+    async fn recent_calls(
+        &self,
+        channel: ChannelId,
+        staff: StaffId,
+        limit: u32,
+    ) -> Result<Vec<CallRecord>> {
+        calls::recent_calls(&self.pool, channel, staff, limit).await
+    }
+
     async fn chat_calls(&self, channel: ChannelId, chat: ChatId) -> Result<Vec<CallRecord>> {
         calls::chat_calls(&self.pool, channel, chat).await
     }

@@ -1,5 +1,6 @@
 import type {
   DialLookup,
+  RecentCall,
   PlaceCallBody,
   PlacedCall,
   CallRecord, Channel, ChatDetail, ChatPage, ChatState, ChatSummary, Customer, CustomerInput, ImportPlan, LoginResponse,
@@ -133,6 +134,10 @@ export class ApiClient {
   /** Reads a typed or pasted number with the channel's region and names its customer (SPEC OUT-2). */
   dialLookup(cid: number, number: string) {
     return this.request<DialLookup>('GET', `/api/v1/channels/${cid}/dial-lookup?number=${encodeURIComponent(number)}`);
+  }
+  /** My latest calls in the channel, newest first (the dialer's call-back list). */
+  recentCalls(cid: number) {
+    return this.request<RecentCall[]>('GET', `/api/v1/channels/${cid}/recent-calls`);
   }
   callAction(cid: number, call: number, action: 'decline' | 'leave' | 'end' | 'hold' | 'resume') {
     return this.request<void>('POST', `/api/v1/channels/${cid}/calls/${call}/${action}`);

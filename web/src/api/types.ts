@@ -328,3 +328,16 @@ export interface DialLookup {
   error: string | null;
   customer: { id: number; name: string; kind: string; blocked: boolean } | null;
 }
+
+/** One of my recent calls (the dialer's call-back list). */
+export interface RecentCall {
+  call_id: number;
+  chat_id: number;
+  direction: 'inbound' | 'outbound';
+  number: string;
+  display: string;
+  customer_id: number | null;
+  customer_name: string;
+  started_at: string;
+  outcome: string | null;
+}

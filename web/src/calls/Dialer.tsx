@@ -2,7 +2,7 @@
 // common format, the customer it belongs to shown while typing (or that it becomes a lead),
 // a blocked customer's number warned about and confirmed before the call.
 import { useEffect, useState } from 'react';
-import type { DialLookup } from '../api/types';
+import type { DialLookup, RecentCall } from '../api/types';
 import { useConsole } from '../console';
 import { useI18n } from '../i18n/context';
 
@@ -31,9 +31,21 @@ export function Dialer({ request, busy, confirmFor, onCall, onClose }: Props) {
   const [number, setNumber] = useState(request.to ?? '');
   const [lookup, setLookup] = useState<DialLookup | null>(null);
   const [calling, setCalling] = useState(false);
+  const [recent, setRecent] = useState<RecentCall[]>([]);
 
   useEffect(() => setNumber(request.to ?? ''), [request.to]);
   useEffect(() => setCalling(false), [confirmFor]);
+  // My recent calls, to call back (SPEC OUT-1).
+  useEffect(() => {
+    let live = true;
+    c.api.recentCalls(c.cid).then(
+      (r) => live && setRecent(r),
+      () => {},
+    );
+    return () => {
+      live = false;
+    };
+  }, [c.api, c.cid]);
   // The customer behind the number while typing (a short pause first).
   useEffect(() => {
     const n = number.trim();
@@ -124,6 +136,24 @@ export function Dialer({ request, busy, confirmFor, onCall, onClose }: Props) {
           </button>
         )}
       </form>
+      {recent.length > 0 && (
+        <div className="recent-calls">
+          <h4>{t('dial.recent')}</h4>
+          <ul className="plain" data-testid="recent-calls">
+            {recent.slice(0, 8).map((r) => (
+              <li key={r.call_id}>
+                <button type="button" className="link" data-testid="recent-call" data-number={r.number} onClick={() => setNumber(r.number)}>
+                  <span aria-hidden="true">{r.direction === 'outbound' ? '↗' : '↙'}</span> {r.customer_name || r.display}
+                </button>{' '}
+                <span className="muted small">
+                  {r.customer_name ? `${r.display} · ` : ''}
+                  {r.outcome ? t(`dial.outcome.${r.outcome}` as 'dial.outcome.answered') : ''}
+                </span>
+              </li>
+            ))}
+          </ul>
+        </div>
+      )}
     </section>
   );
 }

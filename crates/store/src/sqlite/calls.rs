@@ -573,6 +573,26 @@ pub(super) async fn chat_calls(
     Ok(rows.iter().map(call_from_row).collect())
 }
 
+pub(super) async fn recent_calls(
+    pool: &SqlitePool,
+    channel: ChannelId,
+    staff: StaffId,
+    limit: u32,
+) -> Result<Vec<CallRecord>> {
+    let rows = sqlx::query(&format!(
+        "SELECT {CALL_COLUMNS} FROM calls
+         WHERE channel_id = ? AND customer_number IS NOT NULL
+           AND id IN (SELECT call_id FROM call_staff WHERE staff_id = ?)
+         ORDER BY started_at DESC, id DESC LIMIT ?"
+    ))
+    .bind(channel)
+    .bind(staff)
+    .bind(i64::from(limit))
+    .fetch_all(pool)
+    .await?;
+    Ok(rows.iter().map(call_from_row).collect())
+}
+
 pub(super) async fn calls_between(
     pool: &SqlitePool,
     channel: ChannelId,
