@@ -2,12 +2,13 @@
 // fake microphone saying an espeak-ng phrase, calls numbers through the demo channel's trunk.
 // SIPp plays the carrier: for the answered call it demands digest, answers, talks and records
 // (sipp_callee.sh checks the RFC 4733 digits it receives); other SIPp callees refuse with 486
-// (busy) or 603 (declined), or ring until the server gives up with CANCEL (no answer). A
+// (busy) or 603 (declined), ring until the server gives up with CANCEL (no answer), or
+// play an announcement as early media (183 with SDP) before refusing. A
 // blocked customer's number needs a confirmation; a call from a chat opens a new chat of the
 // same customer; staff without an operator seat cannot call out.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -79,7 +80,7 @@ async function endedCallOf(page, cid, chat) {
   throw new Error(`the call of chat ${chat} did not end`);
 }
 
-test('staff call out from the console: answered with two-way speech and digits, busy, declined from a chat, no answer, a blocked number, no seat', { timeout: 300_000 }, async () => {
+test('staff call out from the console: answered with two-way speech and digits, busy, declined from a chat, no answer, a blocked number, no seat', { timeout: 360_000 }, async () => {
   const work = fs.mkdtempSync(path.join(os.tmpdir(), 'denwa-outbound-'));
   const satoSays = phrase('Hello, this is Sato from Denwa support, returning your call about the refund.', path.join(work, 'sato.wav'));
   const ports = freeUdpBlock(64);
@@ -229,6 +230,24 @@ test('staff call out from the console: answered with two-way speech and digits, 
     await finished(s, 'SIPp callee of the blocked number');
     const chatBlocked = await chatInView(page, chatNoAnswer);
     assert.equal((await endedCallOf(page, cid, chatBlocked)).customer_id, blocked.json.id);
+
+    // --- Early media: the carrier's 183 with SDP plays speech before the (failed) end; the
+    // staff member hears it while the call rings, and no local ringback is played over it.
+    // 3.5 s of speech, refused after 5 s: inside the test's 6 s ring timeout.
+    const earlyWav = path.join(work, 'early.wav');
+    const earlyPcap = path.join(work, 'early.pcap');
+    execFileSync('sox', [path.join(PEERS, 'media/speech_8k.wav'), earlyWav, 'trim', '0', '3.5']);
+    execFileSync('python3', [path.join(PEERS, 'tools/rtp_pcap.py'), '--wav', earlyWav, '--out', earlyPcap]);
+    s = scenarioCallee(work, 'uas_early_media', carrier, { PCAP: earlyPcap });
+    running.push(s);
+    await sleep(300);
+    await dial(page, '090-8888-9999', 'new lead');
+    await page.locator('[data-testid=dialing]', { hasText: 'Ringing' }).waitFor({ timeout: 10_000 });
+    const early = await recordCallAudio(page, 4500, path.join(work, 'sato-heard-early.wav'));
+    const heardEarly = wavcmp(earlyWav, early);
+    assert.ok(heardEarly.ok, `Sato did not hear the carrier's early media: ${heardEarly.out}`);
+    await page.locator('[data-testid=call-outcome][data-outcome=busy]').waitFor({ timeout: 15_000 });
+    await finished(s, 'SIPp carrier with early media');
 
     // --- Bad input gets a clear error, and nothing is dialled.
     const bad = await apiFromPage(page, 'POST', `/api/v1/channels/${cid}/calls`, { to: 'not a number', sdp: 'v=0' });

@@ -55,6 +55,7 @@ export async function openLeg(
     for (const t of mic.getTracks()) t.stop();
     pc.close();
     audio.srcObject = null;
+    audio.remove();
   };
   try {
     await pc.setLocalDescription(await pc.createOffer());
