@@ -184,24 +184,16 @@ fn refused(status: u16, code: &'static str, message: impl Into<String>) -> CallR
     }
 }
 
-#[async_trait]
-impl CallControl for CallService {
-    async fn act(
+impl CallService {
+    /// Sends the service the message `make` builds around a reply slot and waits for the
+    /// reply (20 s at most).
+    async fn ask<T>(
         &self,
-        channel: ChannelId,
-        staff: StaffId,
-        call: CallRecordId,
-        action: CallAction,
-    ) -> Result<Option<String>, CallRefused> {
+        make: impl FnOnce(oneshot::Sender<Result<T, CallRefused>>) -> Msg,
+    ) -> Result<T, CallRefused> {
         let (reply, answer) = oneshot::channel();
         self.tx
-            .send(Msg::Act {
-                channel,
-                staff,
-                call,
-                action,
-                reply,
-            })
+            .send(make(reply))
             .map_err(|_| refused(503, "telephony_stopped", "the call service has stopped"))?;
         match tokio::time::timeout(Duration::from_secs(20), answer).await {
             Ok(Ok(r)) => r,
@@ -216,6 +208,26 @@ impl CallControl for CallService {
                 "the call engine did not answer in time",
             )),
         }
+    }
+}
+
+#[async_trait]
+impl CallControl for CallService {
+    async fn act(
+        &self,
+        channel: ChannelId,
+        staff: StaffId,
+        call: CallRecordId,
+        action: CallAction,
+    ) -> Result<Option<String>, CallRefused> {
+        self.ask(|reply| Msg::Act {
+            channel,
+            staff,
+            call,
+            action,
+            reply,
+        })
+        .await
     }
 
     async fn live_for(&self, staff: StaffId) -> Vec<LiveCall> {
@@ -227,26 +239,11 @@ impl CallControl for CallService {
     }
 
     async fn place(&self, call: PlaceCall) -> Result<PlacedCall, CallRefused> {
-        let (reply, answer) = oneshot::channel();
-        self.tx
-            .send(Msg::Place {
-                call: Box::new(call),
-                reply,
-            })
-            .map_err(|_| refused(503, "telephony_stopped", "the call service has stopped"))?;
-        match tokio::time::timeout(Duration::from_secs(20), answer).await {
-            Ok(Ok(r)) => r,
-            Ok(Err(_)) => Err(refused(
-                503,
-                "telephony_stopped",
-                "the call service stopped",
-            )),
-            Err(_) => Err(refused(
-                504,
-                "timeout",
-                "the call engine did not answer in time",
-            )),
-        }
+        self.ask(|reply| Msg::Place {
+            call: Box::new(call),
+            reply,
+        })
+        .await
     }
 }
 
