@@ -423,6 +423,19 @@ async fn touch_chat(conn: &mut SqliteConnection, chat: ChatId) -> Result<()> {
 }
 
 /// Writes a customer's fields from `input` (phones replaced whole when given).
+/// Inserts an empty lead (no name, no numbers) in `channel` at `now`; its id.
+async fn insert_lead(conn: &mut SqliteConnection, channel: ChannelId, now: i64) -> Result<i64> {
+    Ok(sqlx::query_scalar(
+        "INSERT INTO customers (channel_id, name, kind, created_at, updated_at)
+         VALUES (?, '', 'lead', ?, ?) RETURNING id",
+    )
+    .bind(channel)
+    .bind(now)
+    .bind(now)
+    .fetch_one(conn)
+    .await?)
+}
+
 async fn apply_customer_input(
     conn: &mut SqliteConnection,
     channel: ChannelId,
@@ -1465,15 +1478,7 @@ impl Store for SqliteStore {
         let mut tx = begin_write(&self.pool).await?;
         load_channel(&mut tx, channel).await?;
         let now = now_ms();
-        let id: i64 = sqlx::query_scalar(
-            "INSERT INTO customers (channel_id, name, kind, created_at, updated_at)
-             VALUES (?, '', 'lead', ?, ?) RETURNING id",
-        )
-        .bind(channel)
-        .bind(now)
-        .bind(now)
-        .fetch_one(&mut *tx)
-        .await?;
+        let id = insert_lead(&mut tx, channel, now).await?;
         apply_customer_input(&mut tx, channel, id, &input).await?;
         let customer = load_customer(&mut tx, channel, id).await?;
         let event = commit_with_event(

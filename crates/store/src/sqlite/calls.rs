@@ -97,15 +97,7 @@ pub(super) async fn open_call(
         Some(id) => id,
         None => {
             // SPEC IN-6: an unknown caller becomes a lead carrying the number.
-            let id: i64 = sqlx::query_scalar(
-                "INSERT INTO customers (channel_id, name, kind, created_at, updated_at)
-                 VALUES (?, '', 'lead', ?, ?) RETURNING id",
-            )
-            .bind(channel)
-            .bind(now)
-            .bind(now)
-            .fetch_one(&mut *tx)
-            .await?;
+            let id = super::insert_lead(&mut tx, channel, now).await?;
             if let Some(number) = &new.customer_number {
                 sqlx::query(
                     "INSERT INTO customer_phones (channel_id, e164, customer_id, mobile, position)

@@ -109,15 +109,7 @@ pub(super) async fn import(
         match contact.action {
             ImportAction::Create => {
                 let now = now_ms();
-                let id: CustomerId = sqlx::query_scalar(
-                    "INSERT INTO customers (channel_id, name, kind, created_at, updated_at)
-                     VALUES (?, '', 'lead', ?, ?) RETURNING id",
-                )
-                .bind(channel)
-                .bind(now)
-                .bind(now)
-                .fetch_one(&mut *tx)
-                .await?;
+                let id = super::insert_lead(&mut tx, channel, now).await?;
                 let input = CustomerInput {
                     name: Some(contact.name.clone()),
                     phones: Some(phones(&contact.numbers)),

@@ -656,15 +656,7 @@ pub(super) async fn import_calls(
     }
     // A chat needs a customer: a withheld number gets one anonymous lead per import.
     let anonymous = if renumbered.iter().any(|h| h.call.customer_id.is_none()) {
-        let id: i64 = sqlx::query_scalar(
-            "INSERT INTO customers (channel_id, name, kind, created_at, updated_at)
-             VALUES (?, '', 'lead', ?, ?) RETURNING id",
-        )
-        .bind(channel)
-        .bind(now)
-        .bind(now)
-        .fetch_one(&mut *tx)
-        .await?;
+        let id = super::insert_lead(&mut tx, channel, now).await?;
         Some(id)
     } else {
         None
