@@ -73,3 +73,74 @@ async fn concurrent_writes_with_failures_never_error_the_database() {
     // worker that got "03-1111-0000" first.
     assert_eq!(created, 16 * 6 + 1);
 }
+
+/// Commits don't copy the WAL into the database themselves (SQLite's automatic
+/// checkpoint would, and a call's ring waited behind its disk sync): a background task
+/// does, within about a second, and the WAL then starts over instead of growing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_wal_is_checkpointed_in_the_background_not_in_commits() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("w.sqlite3");
+    let store = SqliteStore::open(&db).await.unwrap();
+    let channel = store
+        .create_channel(NewChannel {
+            name: "W".into(),
+            region: "JP".into(),
+            time_zone: "Asia/Tokyo".into(),
+            phone_numbers: vec![],
+        })
+        .await
+        .unwrap()
+        .id;
+    let size = |p: &std::path::Path| std::fs::metadata(p).map(|m| m.len()).unwrap_or(0);
+    let wal = dir.path().join("w.sqlite3-wal");
+    // Let the first checkpoints (of the migrations) pass, then commit 1500 times: each
+    // commit appends its pages to the WAL, several thousand in all (SQLite's own
+    // checkpoint would run inside the commit that crosses 1000).
+    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    let before = size(&db);
+    let started = std::time::Instant::now();
+    for i in 0..1500 {
+        let input = CustomerInput {
+            name: Some(format!("customer {i}")),
+            ..Default::default()
+        };
+        store.create_customer(channel, input, None).await.unwrap();
+    }
+    let written_in = started.elapsed();
+    let wal_after_writes = size(&wal);
+    // ~25 KB per commit, 38 MB in all (release build, no checkpoint meanwhile); with
+    // SQLite's own checkpoint in the commits the WAL stays at ~1000 pages (4 MB).
+    assert!(
+        wal_after_writes > 8 * 1024 * 1024,
+        "commits checkpointed the WAL themselves: it is only {wal_after_writes} bytes"
+    );
+    // Within a few checkpoint periods the database file holds them.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while size(&db) < before + 256 * 1024 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the database file did not grow: {} -> {} bytes (WAL {} bytes)",
+            before,
+            size(&db),
+            size(&wal)
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    // The WAL is reused from its start after a complete checkpoint: more writes don't
+    // make it grow past what it already is.
+    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    for i in 0..200 {
+        let input = CustomerInput {
+            name: Some(format!("again {i}")),
+            ..Default::default()
+        };
+        store.create_customer(channel, input, None).await.unwrap();
+    }
+    assert!(
+        size(&wal) <= wal_after_writes,
+        "the WAL grew from {wal_after_writes} to {} bytes after being checkpointed",
+        size(&wal)
+    );
+    eprintln!("1500 commits in {written_in:?}");
+}
