@@ -12,6 +12,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use anyhow::{Context, bail};
+use axum::serve::ListenerExt;
 use clap::{Parser, Subcommand};
 use denwa_api::AppState;
 use denwa_core::model::Role;
@@ -232,6 +233,14 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("listening on {}", config.http))?;
     let url = format!("http://{}", listener.local_addr()?);
+    // Console events are small writes that must leave at once: with Nagle's algorithm a
+    // frame written while the previous one is unacknowledged waits for the peer's
+    // (possibly delayed) ACK, tens of milliseconds on a ring.
+    let listener = listener.tap_io(|tcp| {
+        if let Err(e) = tcp.set_nodelay(true) {
+            tracing::debug!(error = %e, "TCP_NODELAY not set");
+        }
+    });
     tracing::info!(%url, data_dir = %config.data_dir.display(), "denwa is serving");
     // Printing must not kill the server when nobody reads stdout (a closed pipe).
     let mut banner = format!("Denwa is running at {url}\n");
