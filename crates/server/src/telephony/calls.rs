@@ -13,6 +13,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use anyhow::Context;
 use async_trait::async_trait;
 use denwa_api::Bus;
 use denwa_api::audio::{AudioKind, ChannelAudio};
@@ -339,7 +340,18 @@ pub(crate) async fn start(
         dials: HashMap::new(),
         dial_failed: None,
     };
-    tokio::spawn(service.run(rx, bus.subscribe()));
+    // Its own thread: on the shared runtime every store round trip of a call (each a
+    // wake-up) queued behind the WebSocket tasks of every console, which a call's events
+    // keep busy; 200 consoles made a ring wait tens of milliseconds for them.
+    let events = bus.subscribe();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("starting the call service's runtime")?;
+    std::thread::Builder::new()
+        .name("denwa-calls".into())
+        .spawn(move || runtime.block_on(service.run(rx, events)))
+        .context("starting the call service's thread")?;
     Ok((Arc::new(CallService { tx: tx.clone() }), CallReports { tx }))
 }
 
@@ -745,27 +757,36 @@ impl Service {
         caller: Option<String>,
         dialled: String,
     ) -> anyhow::Result<()> {
-        let info = self.store.channel(channel).await?;
-        let region: Region = info.region.parse().unwrap_or(Region::JP);
-        let caller = caller
-            .filter(|c| !c.eq_ignore_ascii_case("anonymous"))
-            .and_then(|c| E164::parse(&c, region).ok());
-        let opened = self
-            .store
-            .open_call(
-                channel,
-                NewCall {
-                    direction: CallDirection::Inbound,
-                    medium: Medium::Phone,
-                    customer_number: caller.as_ref().map(|c| c.as_str().to_owned()),
-                    channel_number: Some(dialled.clone()),
-                    customer_id: None,
-                    staff_id: None,
-                },
-            )
-            .await?;
+        // The routing and the ring candidates don't depend on the new chat: they are read
+        // on other connections while the call's chat is opened (each store round trip is
+        // a thread hand-off, and the ring waits for all of them).
+        let store = &self.store;
+        let open = async {
+            let info = store.channel(channel).await?;
+            let region: Region = info.region.parse().unwrap_or(Region::JP);
+            let caller = caller
+                .filter(|c| !c.eq_ignore_ascii_case("anonymous"))
+                .and_then(|c| E164::parse(&c, region).ok());
+            let opened = store
+                .open_call(
+                    channel,
+                    NewCall {
+                        direction: CallDirection::Inbound,
+                        medium: Medium::Phone,
+                        customer_number: caller.as_ref().map(|c| c.as_str().to_owned()),
+                        channel_number: Some(dialled.clone()),
+                        customer_id: None,
+                        staff_id: None,
+                    },
+                )
+                .await?;
+            anyhow::Ok((info, region, caller, opened))
+        };
+        let (opened, routing, members) =
+            tokio::join!(open, store.routing(channel), store.ring_candidates(channel));
+        let (info, region, caller, opened) = opened?;
         self.publish(opened.events.clone());
-        let routing = self.store.routing(channel).await?;
+        let (routing, members) = (routing?, members?);
         let registered = self
             .cfg
             .registered
@@ -774,7 +795,7 @@ impl Service {
             .unwrap_or_default();
         let mut candidates = Vec::new();
         let mut sip_users = HashMap::new();
-        for (staff, settings, username) in self.store.ring_candidates(channel).await? {
+        for (staff, settings, username) in members {
             let softphone = username
                 .map(|u| u.to_ascii_lowercase())
                 .filter(|u| registered.contains(u));
@@ -970,7 +991,9 @@ impl Service {
     }
 
     /// Carries out every effect the machine queued, in order. Consecutive events of one
-    /// call are stored in one transaction.
+    /// call are stored in one transaction, except that a batch ends with an event that
+    /// rings someone: consoles show the ring as soon as it is stored, not after what
+    /// follows it (a call nobody can take is missed and ended in the same drain).
     async fn drain(&mut self) {
         let mut pending: Vec<Effect> = Vec::new();
         while let Some(effect) = self.board.poll_effect() {
@@ -984,7 +1007,11 @@ impl Service {
             };
             let mut batch = vec![first];
             while let Some(Effect::Record(next)) = effects.peek() {
-                if next.call != batch[0].call {
+                let rang = matches!(
+                    batch[batch.len() - 1].kind,
+                    EventKind::CallRinging | EventKind::CallInvited
+                );
+                if next.call != batch[0].call || rang {
                     break;
                 }
                 if let Some(Effect::Record(next)) = effects.next() {

@@ -242,15 +242,19 @@ async fn project(
     let staff = data.get("staff_id").and_then(Value::as_i64);
     match kind {
         EventKind::CallRinging => {
-            for s in staff_ids(data.get("staff_ids").unwrap_or(&Value::Null)) {
+            // One statement for everyone rung: a call that rings 200 staff would otherwise
+            // make 200 round trips to the database before its ring reaches the consoles.
+            let rung = staff_ids(data.get("staff_ids").unwrap_or(&Value::Null));
+            if !rung.is_empty() {
                 sqlx::query(
-                    "INSERT INTO call_staff (call_id, staff_id, rung_at) VALUES (?, ?, ?)
+                    "INSERT INTO call_staff (call_id, staff_id, rung_at)
+                     SELECT ?, j.value, ? FROM json_each(?) AS j WHERE true
                      ON CONFLICT (call_id, staff_id) DO UPDATE
                      SET rung_at = COALESCE(rung_at, excluded.rung_at)",
                 )
                 .bind(id)
-                .bind(s)
                 .bind(at)
+                .bind(serde_json::to_string(&rung).unwrap_or_else(|_| "[]".into()))
                 .execute(&mut *conn)
                 .await?;
             }
