@@ -105,7 +105,13 @@ async fn main() {
     for i in 0..consoles {
         let token = login(http, &format!("{prefix}{i}@bench.example"), &password).await;
         let url = format!("ws://127.0.0.1:{http}/api/v1/events?token={token}");
-        let (ws, _) = tokio_tungstenite::connect_async(url).await.expect("ws");
+        // A 16 KiB read buffer, not tungstenite's 128 KiB: it zero-fills the whole buffer
+        // before every read, and 200 simulated consoles on the server's cores would
+        // spend more on that than a browser does on the whole console.
+        let config = tungstenite::protocol::WebSocketConfig::default().read_buffer_size(16 * 1024);
+        let (ws, _) = tokio_tungstenite::connect_async_with_config(url, Some(config), true)
+            .await
+            .expect("ws");
         let tx = tx.clone();
         tasks.push(tokio::spawn(async move {
             let (_, mut read) = ws.split();
@@ -186,10 +192,18 @@ async fn main() {
     }
     let mut lat = Vec::new();
     let sent = sent.lock().await;
+    // RING_BENCH_SAMPLES=FILE keeps every sample as "caller latency_ms", to see which
+    // calls make the tail.
+    let mut samples = String::new();
     while let Ok((c, at)) = rx.try_recv() {
         if let Some(s) = sent.get(&c) {
-            lat.push(at.saturating_duration_since(*s).as_secs_f64() * 1000.0);
+            let ms = at.saturating_duration_since(*s).as_secs_f64() * 1000.0;
+            samples.push_str(&format!("{c} {ms:.3}\n"));
+            lat.push(ms);
         }
+    }
+    if let Ok(path) = std::env::var("RING_BENCH_SAMPLES") {
+        std::fs::write(&path, samples).expect("write the samples");
     }
     let statuses = responses.await.unwrap_or_default();
     lat.sort_by(f64::total_cmp);
