@@ -136,6 +136,17 @@ test('staff call out from the console: answered with two-way speech and digits, 
       await sleep(300);
     }
     await sleep(800);
+    // In-call controls work as for an inbound call (issue 7 item 3): hold with the badge,
+    // resume, mute and unmute. They come after Sato's phrase has reached the callee whole.
+    await page.locator('[data-testid=hold]').click();
+    await page.locator('[data-testid=hold-badge]').waitFor();
+    await sleep(1500);
+    await page.locator('[data-testid=resume]').click();
+    await page.locator('[data-testid=hold-badge]').waitFor({ state: 'detached' });
+    await page.locator('[data-testid=mute]').click();
+    await page.locator('[data-testid=mute][aria-pressed=true]').waitFor();
+    await page.locator('[data-testid=mute]').click();
+    await page.locator('[data-testid=mute][aria-pressed=false]').waitFor();
     await page.getByTestId('end-call').click();
     await finished(callee, 'SIPp callee (answered call)');
     const heardSato = wavcmp(satoSays, path.join(runDir, 'rx.wav'));
@@ -151,9 +162,10 @@ test('staff call out from the console: answered with two-way speech and digits, 
     assert.ok(answered.answered_at, JSON.stringify(answered));
     const chat = await apiFromPage(page, 'GET', `/api/v1/channels/${cid}/chats/${chat1}`);
     const kinds = chat.json.timeline.map((e) => e.kind);
-    for (const k of ['call_started', 'call_ringing', 'call_answered', 'call_participant_joined', 'call_ended']) {
+    for (const k of ['call_started', 'call_ringing', 'call_answered', 'call_participant_joined', 'call_held', 'call_resumed', 'call_mute_changed', 'call_ended']) {
       assert.ok(kinds.includes(k), `${k} missing from ${kinds.join(', ')}`);
     }
+    assert.ok(answered.hold_ms > 0, `the hold is counted: ${JSON.stringify(answered)}`);
     assert.equal(chat.json.customer.kind, 'lead', 'an unknown number becomes a lead');
     await page.getByTestId('ring-box').waitFor({ state: 'detached' });
 
