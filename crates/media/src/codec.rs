@@ -56,11 +56,11 @@ impl Codec {
 const NARROW: usize = 160;
 
 // One value per leg; keeping the G.711 state inline avoids an indirection on the hot path.
+// The 8 kHz frame is scratch on the stack while a packet is coded, not part of the leg.
 #[allow(clippy::large_enum_variant)]
 enum DecoderKind {
     G711 {
         resampler: Resampler,
-        narrow: [i16; NARROW],
     },
     #[cfg(feature = "opus")]
     Opus(opus::Decoder),
@@ -71,7 +71,6 @@ enum DecoderKind {
 enum EncoderKind {
     G711 {
         resampler: Resampler,
-        narrow: [i16; NARROW],
     },
     #[cfg(feature = "opus")]
     Opus(opus::Encoder),
@@ -98,7 +97,6 @@ impl AudioDecoder {
         let kind = match codec {
             Codec::Pcmu | Codec::Pcma => DecoderKind::G711 {
                 resampler: Resampler::new(codec.clock_rate(), INTERNAL_RATE),
-                narrow: [0; NARROW],
             },
             #[cfg(feature = "opus")]
             Codec::Opus => match opus::Decoder::new(INTERNAL_RATE, opus::Channels::Mono) {
@@ -107,7 +105,6 @@ impl AudioDecoder {
                 // and 16 kHz mono is valid; fall back to silence-producing G.711 state.
                 Err(_) => DecoderKind::G711 {
                     resampler: Resampler::new(8000, INTERNAL_RATE),
-                    narrow: [0; NARROW],
                 },
             },
         };
@@ -120,13 +117,14 @@ impl AudioDecoder {
     /// (the room plays one frame per tick; legs negotiate `ptime:20`).
     pub fn decode(&mut self, payload: &[u8], frame: &mut [i16; FRAME_SAMPLES]) -> bool {
         match &mut self.kind {
-            DecoderKind::G711 { resampler, narrow } => {
+            DecoderKind::G711 { resampler } => {
+                let mut narrow = [0i16; NARROW];
                 let n = match self.codec {
-                    Codec::Pcma => g711::decode_alaw(payload, narrow),
-                    _ => g711::decode_ulaw(payload, narrow),
+                    Codec::Pcma => g711::decode_alaw(payload, &mut narrow),
+                    _ => g711::decode_ulaw(payload, &mut narrow),
                 };
                 narrow[n..].fill(0);
-                let written = resampler.process(narrow, frame);
+                let written = resampler.process(&narrow, frame);
                 frame[written..].fill(0);
                 true
             }
@@ -163,7 +161,6 @@ impl AudioEncoder {
         let kind = match codec {
             Codec::Pcmu | Codec::Pcma => EncoderKind::G711 {
                 resampler: Resampler::new(INTERNAL_RATE, codec.clock_rate()),
-                narrow: [0; NARROW],
             },
             #[cfg(feature = "opus")]
             Codec::Opus => match opus::Encoder::new(
@@ -175,7 +172,6 @@ impl AudioEncoder {
                 // As for the decoder: 16 kHz mono VoIP is always a valid configuration.
                 Err(_) => EncoderKind::G711 {
                     resampler: Resampler::new(INTERNAL_RATE, 8000),
-                    narrow: [0; NARROW],
                 },
             },
         };
@@ -186,8 +182,9 @@ impl AudioEncoder {
     /// 0 if the encoder failed, in which case nothing should be sent).
     pub fn encode(&mut self, frame: &[i16; FRAME_SAMPLES], out: &mut [u8]) -> usize {
         match &mut self.kind {
-            EncoderKind::G711 { resampler, narrow } => {
-                let n = resampler.process(frame, narrow);
+            EncoderKind::G711 { resampler } => {
+                let mut narrow = [0i16; NARROW];
+                let n = resampler.process(frame, &mut narrow);
                 match self.codec {
                     Codec::Pcma => g711::encode_alaw(&narrow[..n], out),
                     _ => g711::encode_ulaw(&narrow[..n], out),

@@ -38,6 +38,9 @@ const MAX_PACKET: usize = 1500;
 /// leg; the rest is headroom for DTMF and a late drain. The queue grows when a leg joins
 /// (never on the 20 ms path), so a two-leg call holds 8 slots, not a full room's 40.
 const SLOTS_PER_LEG: usize = 4;
+/// Events a room has room for per leg before its queue grows (a tick makes at most a
+/// few per leg, and the caller drains them after each tick and packet).
+const EVENTS_PER_LEG: usize = 8;
 /// Bytes a transmit slot holds from the start: a G.711 RTP packet (12 + 160) or an RTCP
 /// report fits; a larger datagram (an Opus packet, a long CNAME) grows its slot once.
 const SLOT_BYTES: usize = 256;
@@ -398,11 +401,10 @@ pub struct Room {
     queue_head: usize,
     queue_len: usize,
     dropped_transmits: u64,
-    total: [i32; FRAME_SAMPLES],
+    /// This tick's mix (the recording's mixed track). The tick's other frames (the
+    /// `i32` sum, each leg's output, hold music, the encoded payload) live on the stack
+    /// while it runs, not in every room.
     mixed: [i16; FRAME_SAMPLES],
-    out: [i16; FRAME_SAMPLES],
-    music_frame: [i16; FRAME_SAMPLES],
-    payload: [u8; MAX_PACKET],
     ntp_anchor: (Instant, u64),
 }
 
@@ -419,16 +421,13 @@ impl Room {
             next_id: 1,
             hold: None,
             music: HoldMusic::builtin(),
-            events: VecDeque::with_capacity(64),
+            // Grown with the legs (EVENTS_PER_LEG each).
+            events: VecDeque::new(),
             queue,
             queue_head: 0,
             queue_len: 0,
             dropped_transmits: 0,
-            total: [0; FRAME_SAMPLES],
             mixed: [0; FRAME_SAMPLES],
-            out: [0; FRAME_SAMPLES],
-            music_frame: [0; FRAME_SAMPLES],
-            payload: [0; MAX_PACKET],
             ntp_anchor: (now, 0),
         }
     }
@@ -790,7 +789,7 @@ impl Room {
     /// holds this tick's frames.
     pub fn tick(&mut self, now: Instant) {
         let held = self.hold.map(|h| h.customer);
-        self.total.fill(0);
+        let mut total = [0i32; FRAME_SAMPLES];
         for l in &mut self.legs {
             Self::receive_frame(l, now, &mut self.events);
             let silent = l.muted || Some(l.id) == held || l.config.mode == LegMode::Echo;
@@ -801,7 +800,7 @@ impl Room {
                     .contribution
                     .iter_mut()
                     .zip(&l.input)
-                    .zip(self.total.iter_mut())
+                    .zip(total.iter_mut())
                 {
                     let v = ((i32::from(s) * l.gain_q12) >> 12).clamp(-32768, 32767);
                     *c = v as i16;
@@ -809,31 +808,34 @@ impl Room {
                 }
             }
         }
-        for (m, &t) in self.mixed.iter_mut().zip(&self.total) {
+        for (m, &t) in self.mixed.iter_mut().zip(&total) {
             *m = t.clamp(-32768, 32767) as i16;
         }
+        let mut music = [0i16; FRAME_SAMPLES];
         if held.is_some() {
-            self.music.next_frame(&mut self.music_frame);
+            self.music.next_frame(&mut music);
         }
         let ntp = self.ntp(now);
+        let mut out = [0i16; FRAME_SAMPLES];
+        let mut payload = [0u8; MAX_PACKET];
         for i in 0..self.legs.len() {
             let l = &mut self.legs[i];
             if l.config.mode == LegMode::Echo {
-                self.out = l.input;
+                out = l.input;
             } else if Some(l.id) == held {
-                self.out = self.music_frame;
+                out = music;
             } else {
-                for ((o, &t), &c) in self.out.iter_mut().zip(&self.total).zip(&l.contribution) {
+                for ((o, &t), &c) in out.iter_mut().zip(&total).zip(&l.contribution) {
                     *o = (t - i32::from(c)).clamp(-32768, 32767) as i16;
                 }
             }
             if let Some(p) = l.prompt.as_mut()
-                && p.mix_into(&mut self.out)
+                && p.mix_into(&mut out)
             {
                 l.prompt = None;
                 self.events.push_back(Event::PromptFinished { leg: l.id });
             }
-            self.send_frame(i, now, ntp);
+            self.send_frame(i, now, ntp, &out, &mut payload);
         }
     }
 
@@ -866,7 +868,16 @@ impl Room {
         }
     }
 
-    fn send_frame(&mut self, i: usize, now: Instant, ntp: u64) {
+    /// Encodes `out` for leg `i` and queues the RTP packet (or a DTMF packet instead);
+    /// `payload` is the tick's scratch for the encoded bytes.
+    fn send_frame(
+        &mut self,
+        i: usize,
+        now: Instant,
+        ntp: u64,
+        out: &[i16; FRAME_SAMPLES],
+        payload_buf: &mut [u8; MAX_PACKET],
+    ) {
         let l = &mut self.legs[i];
         let frame_ts = l.timestamp;
         l.timestamp = l
@@ -879,8 +890,7 @@ impl Room {
         // Encode even without a destination so the encoder's resampler state stays continuous.
         let audio_len = if event.is_none() {
             // Leave room for the 12-byte RTP header in the 1500-byte slot.
-            l.encoder
-                .encode(&self.out, &mut self.payload[..MAX_PACKET - 100])
+            l.encoder.encode(out, &mut payload_buf[..MAX_PACKET - 100])
         } else {
             0
         };
@@ -896,7 +906,7 @@ impl Room {
         }
         let (header, payload) = match (event, l.config.telephone_event) {
             (Some(ev), Some(pt)) => {
-                self.payload[..4].copy_from_slice(&ev.payload);
+                payload_buf[..4].copy_from_slice(&ev.payload);
                 let h = RtpHeader {
                     payload_type: pt,
                     marker: ev.marker,
@@ -930,7 +940,7 @@ impl Room {
         ) {
             // Sized to the packet: no allocation unless it outgrows the slot (never G.711).
             slot.data.resize(12 + payload, 0);
-            if let Ok(len) = rtp::write_rtp(&mut slot.data[..], &header, &self.payload[..payload]) {
+            if let Ok(len) = rtp::write_rtp(&mut slot.data[..], &header, &payload_buf[..payload]) {
                 slot.leg = leg;
                 slot.channel = Channel::Rtp;
                 slot.destination = destination;
@@ -940,11 +950,11 @@ impl Room {
             }
         }
         if rtcp_due {
-            self.send_rtcp(i, now, ntp);
+            self.send_rtcp(i, now, ntp, payload_buf);
         }
     }
 
-    fn send_rtcp(&mut self, i: usize, now: Instant, ntp: u64) {
+    fn send_rtcp(&mut self, i: usize, now: Instant, ntp: u64, scratch: &mut [u8; MAX_PACKET]) {
         let l = &mut self.legs[i];
         l.next_rtcp = now + RTCP_INTERVAL;
         let (Transport::Udp, Some(destination)) = (l.config.transport, l.remote_rtcp) else {
@@ -967,12 +977,12 @@ impl Room {
             &mut self.queue_len,
             &mut self.dropped_transmits,
         ) {
-            // Written into the room's scratch (free once the RTP packet is queued), then
+            // Written into the tick's scratch (free once the RTP packet is queued), then
             // copied into the slot.
-            match rtp::write_report(&mut self.payload[..], &input, stats, now) {
+            match rtp::write_report(&mut scratch[..], &input, stats, now) {
                 Ok(len) => {
                     slot.data.clear();
-                    slot.data.extend_from_slice(&self.payload[..len]);
+                    slot.data.extend_from_slice(&scratch[..len]);
                     slot.leg = leg;
                     slot.channel = Channel::Rtcp;
                     slot.destination = Some(destination);
@@ -983,9 +993,13 @@ impl Room {
         }
     }
 
-    /// Makes room for [`SLOTS_PER_LEG`] transmit slots per leg. Queued datagrams keep
-    /// their order: the ring is rotated so they start at index 0 before slots are added.
+    /// Makes room for [`SLOTS_PER_LEG`] transmit slots and [`EVENTS_PER_LEG`] events per
+    /// leg. Queued datagrams keep their order: the ring is rotated so they start at
+    /// index 0 before slots are added.
     fn grow_queue(&mut self) {
+        let events = EVENTS_PER_LEG * self.legs.len();
+        self.events
+            .reserve_exact(events.saturating_sub(self.events.len()));
         let want = SLOTS_PER_LEG * self.legs.len();
         if self.queue.len() >= want {
             return;

@@ -149,8 +149,10 @@ pub struct WavWriter<W: Write + Seek> {
     sample_rate: u32,
     data_bytes: u64,
     unsynced_samples: u32,
-    scratch: Vec<u8>,
 }
+
+/// Samples converted to bytes per `write_all` (a 20 ms frame at 16 kHz); on the stack.
+const WRITE_CHUNK: usize = 320;
 
 impl<W: Write + Seek> WavWriter<W> {
     /// Starts a track: writes the 44-byte header at the current position (the
@@ -162,20 +164,23 @@ impl<W: Write + Seek> WavWriter<W> {
             sample_rate,
             data_bytes: 0,
             unsynced_samples: 0,
-            // Grows to one frame's bytes on the first write (640 at 16 kHz), then stays.
-            scratch: Vec::new(),
         })
     }
 
     /// Appends samples; call once per tick with that tick's frame. Every second of
     /// audio the header sizes are brought up to date.
     pub fn write_samples(&mut self, samples: &[i16]) -> Result<(), Error> {
-        self.scratch.clear();
-        for s in samples {
-            self.scratch.extend_from_slice(&s.to_le_bytes());
+        // Little-endian bytes through a stack buffer: a writer holds no scratch memory
+        // (a recorded call has three).
+        let mut bytes = [0u8; 2 * WRITE_CHUNK];
+        for chunk in samples.chunks(WRITE_CHUNK) {
+            let out = &mut bytes[..2 * chunk.len()];
+            for (b, s) in out.chunks_exact_mut(2).zip(chunk) {
+                b.copy_from_slice(&s.to_le_bytes());
+            }
+            self.inner.write_all(out)?;
         }
-        self.inner.write_all(&self.scratch)?;
-        self.data_bytes += self.scratch.len() as u64;
+        self.data_bytes += 2 * samples.len() as u64;
         self.unsynced_samples += samples.len() as u32;
         if self.unsynced_samples >= self.sample_rate {
             self.sync()?;
