@@ -5,6 +5,20 @@ use std::sync::Arc;
 
 use denwa_store::{CustomerInput, NewChannel, PhoneInput, SqliteStore, Store, StoreError};
 
+/// A Japanese channel named `name`; its id.
+async fn new_channel(store: &SqliteStore, name: &str) -> i64 {
+    store
+        .create_channel(NewChannel {
+            name: name.into(),
+            region: "JP".into(),
+            time_zone: "Asia/Tokyo".into(),
+            phone_numbers: vec![],
+        })
+        .await
+        .unwrap()
+        .id
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn concurrent_writes_with_failures_never_error_the_database() {
     let dir = tempfile::tempdir().unwrap();
@@ -13,16 +27,7 @@ async fn concurrent_writes_with_failures_never_error_the_database() {
             .await
             .unwrap(),
     );
-    let channel = store
-        .create_channel(NewChannel {
-            name: "C".into(),
-            region: "JP".into(),
-            time_zone: "Asia/Tokyo".into(),
-            phone_numbers: vec![],
-        })
-        .await
-        .unwrap()
-        .id;
+    let channel = new_channel(&*store, "C").await;
     let mut tasks = Vec::new();
     for worker in 0..16u32 {
         let store = store.clone();
@@ -82,16 +87,7 @@ async fn the_wal_is_checkpointed_in_the_background_not_in_commits() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("w.sqlite3");
     let store = SqliteStore::open(&db).await.unwrap();
-    let channel = store
-        .create_channel(NewChannel {
-            name: "W".into(),
-            region: "JP".into(),
-            time_zone: "Asia/Tokyo".into(),
-            phone_numbers: vec![],
-        })
-        .await
-        .unwrap()
-        .id;
+    let channel = new_channel(&store, "W").await;
     let size = |p: &std::path::Path| std::fs::metadata(p).map(|m| m.len()).unwrap_or(0);
     let wal = dir.path().join("w.sqlite3-wal");
     // Let the first checkpoints (of the migrations) pass, then commit 1500 times: each
