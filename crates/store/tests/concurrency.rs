@@ -27,7 +27,7 @@ async fn concurrent_writes_with_failures_never_error_the_database() {
             .await
             .unwrap(),
     );
-    let channel = new_channel(&*store, "C").await;
+    let channel = new_channel(&store, "C").await;
     let mut tasks = Vec::new();
     for worker in 0..16u32 {
         let store = store.clone();
