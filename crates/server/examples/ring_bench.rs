@@ -194,15 +194,18 @@ async fn main() {
     let sent = sent.lock().await;
     // RING_BENCH_SAMPLES=FILE keeps every sample as "caller latency_ms", to see which
     // calls make the tail.
+    let keep = std::env::var("RING_BENCH_SAMPLES").ok();
     let mut samples = String::new();
     while let Ok((c, at)) = rx.try_recv() {
         if let Some(s) = sent.get(&c) {
             let ms = at.saturating_duration_since(*s).as_secs_f64() * 1000.0;
-            samples.push_str(&format!("{c} {ms:.3}\n"));
+            if keep.is_some() {
+                samples.push_str(&format!("{c} {ms:.3}\n"));
+            }
             lat.push(ms);
         }
     }
-    if let Ok(path) = std::env::var("RING_BENCH_SAMPLES") {
+    if let Some(path) = keep {
         std::fs::write(&path, samples).expect("write the samples");
     }
     let statuses = responses.await.unwrap_or_default();

@@ -52,8 +52,10 @@ const CHECKPOINT_EVERY: Duration = Duration::from_secs(1);
 /// closed or the store dropped. SQLite's own automatic checkpoint runs inside whichever
 /// commit crosses 1000 WAL pages and syncs the disk there: a call's ring waited 75 ms
 /// behind one. A passive checkpoint never blocks writers or readers.
-fn spawn_checkpointer(pool: SqlitePool) -> Option<Arc<tokio::sync::oneshot::Sender<()>>> {
-    let runtime = tokio::runtime::Handle::try_current().ok()?;
+fn spawn_checkpointer(
+    runtime: &tokio::runtime::Handle,
+    pool: SqlitePool,
+) -> Arc<tokio::sync::oneshot::Sender<()>> {
     let (stop, mut stopped) = tokio::sync::oneshot::channel::<()>();
     runtime.spawn(async move {
         let mut tick = tokio::time::interval(CHECKPOINT_EVERY);
@@ -75,7 +77,7 @@ fn spawn_checkpointer(pool: SqlitePool) -> Option<Arc<tokio::sync::oneshot::Send
             }
         }
     });
-    Some(Arc::new(stop))
+    Arc::new(stop)
 }
 
 impl SqliteStore {
@@ -88,7 +90,9 @@ impl SqliteStore {
             .synchronous(SqliteSynchronous::Normal)
             .foreign_keys(true)
             .busy_timeout(Duration::from_secs(10));
-        if tokio::runtime::Handle::try_current().is_ok() {
+        // Outside a runtime (nothing to run the checkpointer on) SQLite keeps its own.
+        let runtime = tokio::runtime::Handle::try_current().ok();
+        if runtime.is_some() {
             // Checkpoints run in the background (`spawn_checkpointer`), not in commits.
             options = options.pragma("wal_autocheckpoint", "0");
         }
@@ -97,7 +101,7 @@ impl SqliteStore {
             .connect_with(options)
             .await?;
         sqlx::migrate!("./migrations/sqlite").run(&pool).await?;
-        let checkpointer = spawn_checkpointer(pool.clone());
+        let checkpointer = runtime.map(|rt| spawn_checkpointer(&rt, pool.clone()));
         Ok(SqliteStore {
             pool,
             _checkpointer: checkpointer,

@@ -1007,10 +1007,9 @@ impl Service {
             };
             let mut batch = vec![first];
             while let Some(Effect::Record(next)) = effects.peek() {
-                let rang = matches!(
-                    batch[batch.len() - 1].kind,
-                    EventKind::CallRinging | EventKind::CallInvited
-                );
+                let rang = batch.last().is_some_and(|e| {
+                    matches!(e.kind, EventKind::CallRinging | EventKind::CallInvited)
+                });
                 if next.call != batch[0].call || rang {
                     break;
                 }
