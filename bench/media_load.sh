@@ -10,18 +10,30 @@
 #   SKIP_RTPENGINE=1 SKIP_LATENCY=1 SKIP_ROOM=1 bash bench/media_load.sh
 #
 # Env: STEPS (concurrent calls per step), RAMP_S=5 (calls are set up over this), MEASURE_S=20
-#   (window in which counters are read once all calls are up), LEGS=auto|1|2 (2: calls to the
-#   demo DID 05012345678 answered by a SIPp softphone registered as the demo staff member
-#   tanaka, so each call is a two-leg room; 1: calls to the echo number 9196, one-leg echo rooms,
-#   never recorded; auto: 2 when `denwa serve` knows --record-calls), RECORD=1 (0: no
+#   (window in which counters are read once all calls are up), LEGS=auto|1|2, RECORD=1 (0: no
 #   --record-calls), SUT_SCHED=fifo|nice, GEN_NICE=-5, LAT_AT="200" (steps during which the
 #   latency probe also runs), SKIP_DENWA/SKIP_RTPENGINE/SKIP_LATENCY/SKIP_ROOM=1,
 #   DENWA_BIN (default target/release/denwa, built if missing), BENCH_BASE_PORT=46000,
 #   DENWA_RTP=50000-55999, RTPE_MIN/RTPE_MAX=56000/59999.
+# LEGS=2 (auto: when `denwa serve` knows --record-calls): each call is a two-leg room. A staff
+#   member takes one call at a time (SPEC AS-5), so for NMAX = the largest step the data dir is
+#   seeded once, with `denwa admin` only (after the `serve --demo` seed: the demo channel keeps
+#   the echo number 9196 for the latency probe): per i in 1..NMAX a channel "Bench i" with DID
+#   0509000iiii, a trunk on it allowing 127.0.0.1, a staff member benchNNN@example.com
+#   (operator there) with SIP account benchNNN. Every step starts denwa on a fresh copy of that
+#   seeded data dir (the previous step's answered calls left each softphone's staff member the
+#   assignee of an open phone chat, which blocks new rings, SPEC AS-2), registers softphones
+#   bench001..benchN from one SIPp (tests/peers/sipp/uac_register_inf.xml, injection file), all
+#   with their Contact at UAS_PORT, then one SIPp UAS there answers every call at once with
+#   -rtp_echo (tests/peers/sipp/uas_answer.xml.in). The caller (uac_media_load.xml with the
+#   Request-URI and To from an injection file) dials DID i for call i, so channel i rings only
+#   benchNNN = i. LEGS=1: calls to the echo number 9196, one-leg echo rooms, never recorded.
 # Needs: sip-tester (sipp), curl, python3; kamailio + rtpengine-daemon unless SKIP_RTPENGINE=1;
 #   libopus-dev + pkg-config for (b). Root (or CAP_SYS_NICE) for SUT_SCHED=fifo.
 # A denwa step passes when < 1 % of its media ticks finish more than 2 ms late (p99 lateness
 # < 2 ms), < 0.1 % of the RTP it should have received is lost, and every SIPp call succeeded.
+# The rtpengine half offers the same load: the same caller (same DIDs in LEGS=2; Kamailio
+# relays every INVITE to one SIPp UAS echoing with -rtp_echo, no registration needed).
 # Everything runs on 127.0.0.1; every process is stopped by PID at exit.
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 export PEERS_DIR="$ROOT/tests/peers"
@@ -79,13 +91,14 @@ print(m.group(1) if m else 0)
 PY
 }
 
-# uac TARGET_PORT SERVICE CALLS HOLD_MS DIR -> SIPp with RTP (background, pid in UAC_PID)
+# uac TARGET_PORT CALLS HOLD_MS DIR -> SIPp with RTP (background, pid in UAC_PID); whom it
+# dials: DIALS (SIPp arguments: the scenario and -s NUMBER, or -inf FILE of one number a call)
 uac() {
-  local port="$1" service="$2" calls="$3" hold="$4" d="$5" rate
+  local port="$1" calls="$2" hold="$3" d="$4" rate
   rate=$(( (calls + RAMP_S - 1) / RAMP_S ))
   mkdir -p "$d"
-  ( cd "$d" && exec nice -n "$GEN_NICE" sipp "$PEER_IP:$port" -sf "$PEERS_DIR/sipp/uac_media_load.xml" -key caller 5551234 \
-      -s "$service" -key speech "$SPEECH,-1,0" -i "$PEER_IP" -p "$UAC_PORT" -bind_local -ci "$PEER_IP" \
+  ( cd "$d" && exec nice -n "$GEN_NICE" sipp "$PEER_IP:$port" "${DIALS[@]}" -key caller 5551234 \
+      -key speech "$SPEECH,-1,0" -i "$PEER_IP" -p "$UAC_PORT" -bind_local -ci "$PEER_IP" \
       -mi "$PEER_IP" -mp "$UAC_MP" -r "$rate" -m "$calls" -l "$calls" -d "$hold" -buff_size 4194304 \
       -rtp_buffsize 4194304 -nostdin -timeout "$((hold / 1000 + RAMP_S + 60))s" -max_recv_loops 10000 \
       -trace_err -error_file "$d/errors.log" -trace_screen -screen_file "$d/screen.log" \
@@ -218,28 +231,59 @@ else threads_note="no --media-threads in this build: all denwa-media-* threads (
 RECORD="${RECORD:-1}"
 if [[ "$RECORD" == 1 ]] && grep -q -- --record-calls <<<"$serve_help"; then denwa_flags+=(--record-calls); fi
 if [[ "$LEGS" == auto ]]; then grep -q -- --record-calls <<<"$serve_help" && LEGS=2 || LEGS=1; fi
-SIP_USER=tanaka SIP_PASS=bench-softphone-pw
+NMAX=$(printf '%s\n' $STEPS | sort -n | tail -1)
 if [[ "$LEGS" == 2 ]]; then
-  SERVICE=05012345678   # the demo channel's DID, dialled as a carrier sends it
-  # the demo data first, then the softphone account (SIP accounts are read at start)
-  bg_start denwa-seed env RUST_LOG=warn "$DENWA_BIN" "${denwa_flags[@]}"
-  wait_listen udp "$DENWA_SIP" 30; stop_pid "$BG_PID"
-  "$DENWA_BIN" admin --data-dir "$DATA" set-sip-account --email tanaka@example.com --username "$SIP_USER" \
-    --password "$SIP_PASS" >"$RUN_DIR/set-sip-account.log" 2>&1 || die "set-sip-account failed"
+  # call i dials DID i (channel "Bench i"), whose one member's softphone is benchNNN = i
+  did() { printf '0509000%04d' "$1"; }
+  [[ "$NMAX" -le 9999 ]] || die "LEGS=2 seeds one channel per call: at most 9999 (STEPS up to $NMAX)"
+  { echo SEQUENTIAL; for i in $(seq "$NMAX"); do did "$i"; echo; done; } >"$RUN_DIR/dids.csv"
+  sed 's/\[service\]/[field0]/g' "$PEERS_DIR/sipp/uac_media_load.xml" >"$RUN_DIR/uac_media_load_dids.xml"
+  DIALS=(-sf "$RUN_DIR/uac_media_load_dids.xml" -inf "$RUN_DIR/dids.csv")
+  SIP_PASS=bench-softphone-pw
+  # softphones.csv: USERNAME;[authentication ...] (see tests/peers/sipp/uac_register_inf.xml)
+  { echo SEQUENTIAL; for i in $(seq "$NMAX"); do
+      printf 'bench%03d;[authentication username=bench%03d password=%s]\n' "$i" "$i" "$SIP_PASS"; done
+  } >"$RUN_DIR/softphones.csv"
+  if [[ "${SKIP_DENWA:-0}" != 1 ]]; then
+    # the demo data first (its channel keeps the echo number 9196), then NMAX channels, each
+    # with its trunk, one staff member and their softphone account (read at start). Seeded
+    # once into SEED; every step starts from a fresh copy of it.
+    SEED="$RUN_DIR/denwa-seed-data"
+    bg_start denwa-seed env RUST_LOG=warn "$DENWA_BIN" "${denwa_flags[@]}"
+    wait_listen udp "$DENWA_SIP" 30; stop_pid "$BG_PID"
+    mv "$DATA" "$SEED"
+    seed_t0=$(date +%s.%N)
+    adm() { "$DENWA_BIN" admin --data-dir "$SEED" "$@" >>"$RUN_DIR/seed.log" 2>&1 || die "denwa admin $1 failed ($RUN_DIR/seed.log)"; }
+    for i in $(seq "$NMAX"); do
+      u=$(printf 'bench%03d' "$i")
+      out=$("$DENWA_BIN" admin --data-dir "$SEED" create-channel --name "Bench $i" --number "$(did "$i")" 2>&1) \
+        || die "create-channel failed: $out"
+      echo "$out" >>"$RUN_DIR/seed.log"
+      ch=$(sed -n 's/^created channel \([0-9][0-9]*\) .*/\1/p' <<<"$out")
+      [[ -n "$ch" ]] || die "create-channel printed no id: $out"
+      adm create-trunk --channel "$ch" --name bench --allow "$PEER_IP"
+      adm create-staff --email "$u@example.com" --name "Bench $i" --password bench-staff-pw
+      adm add-staff --channel "$ch" --email "$u@example.com"
+      adm set-sip-account --email "$u@example.com" --username "$u" --password "$SIP_PASS"
+    done
+    log "seeded $NMAX channels, trunks, staff and softphone accounts in $(python3 -c "import sys; print('%.1f' % (float(sys.argv[2]) - float(sys.argv[1])))" "$seed_t0" "$(date +%s.%N)") s"
+  fi
   # the staff softphone: answers at once and echoes every RTP packet back (sipp -rtp_echo)
   export RING_MS=1 HANGUP_MS=600000 SDP_IP="$PEER_IP" SDP_PORT="$UAS_MP"
   render "$PEERS_DIR/sipp/uas_answer.xml.in" "$RUN_DIR/uas_answer.xml"
 else
-  SERVICE=9196          # the echo number: a one-leg echo room per call (never recorded)
+  DIALS=(-sf "$PEERS_DIR/sipp/uac_media_load.xml" -s 9196)  # the echo number: a one-leg echo room per call (never recorded)
 fi
 
-# softphone -> registers tanaka from UAS_PORT, then answers every call there (pid in UAS_PID)
-softphone() {
-  local d="$1"
-  ( cd "$d" && exec sipp "$PEER_IP:$DENWA_SIP" -sf "$PEERS_DIR/sipp/uac_register.xml" -i "$PEER_IP" \
-      -p "$UAS_PORT" -ci "$PEER_IP" -m 1 -au "$SIP_USER" -ap "$SIP_PASS" -key user "$SIP_USER" \
-      -key expires 3600 -nostdin -timeout 30s -timeout_error ) >"$d/register.log" 2>&1 </dev/null \
-    || die "softphone registration failed ($d/register.log)"
+# softphones N DIR -> registers bench001..benchN from UAS_PORT, then one SIPp answers every
+# call there (pid in UAS_PID)
+softphones() {
+  local n="$1" d="$2"
+  head -n $((n + 1)) "$RUN_DIR/softphones.csv" >"$d/softphones.csv"
+  ( cd "$d" && exec sipp "$PEER_IP:$DENWA_SIP" -sf "$PEERS_DIR/sipp/uac_register_inf.xml" -inf "$d/softphones.csv" \
+      -i "$PEER_IP" -p "$UAS_PORT" -ci "$PEER_IP" -m "$n" -r 200 -key expires 3600 -nostdin -timeout 60s \
+      -timeout_error -trace_err -error_file "$d/register-errors.log" ) >"$d/register.log" 2>&1 </dev/null \
+    || die "softphone registration failed ($d/register.log, $d/register-errors.log)"
   ( cd "$d" && exec nice -n "$GEN_NICE" sipp -sf "$RUN_DIR/uas_answer.xml" -i "$PEER_IP" -p "$UAS_PORT" -bind_local \
       -ci "$PEER_IP" -mi "$PEER_IP" -mp "$UAS_MP" -rtp_echo -buff_size 4194304 -rtp_buffsize 4194304 \
       -nostdin -max_recv_loops 10000 ) >"$d/uas.log" 2>&1 </dev/null &
@@ -251,15 +295,16 @@ for N in $STEPS; do
   [[ "${SKIP_DENWA:-0}" == 1 ]] && break
   d="$RUN_DIR/denwa-$N"; mkdir -p "$d"
   rm -rf "$DATA/recordings"
+  if [[ "$LEGS" == 2 ]]; then rm -rf "$DATA"; cp -a "$SEED" "$DATA"; fi
   bg_start "denwa-$N" env RUST_LOG=info "$DENWA_BIN" "${denwa_flags[@]}"
   DENWA_PID=$BG_PID
   wait_listen udp "$DENWA_SIP" 30
   renice_all "$DENWA_PID" "$SUT_NICE"
   for _ in $(seq 100); do metrics | grep -q . && break; sleep 0.1; done
   UAS_PID=""
-  [[ "$LEGS" == 2 ]] && softphone "$d"
+  [[ "$LEGS" == 2 ]] && softphones "$N" "$d"
   rss_kib "$DENWA_PID" >"$d/idle_rss"
-  uac "$DENWA_SIP" "$SERVICE" "$N" "$HOLD_MS" "$d"
+  uac "$DENWA_SIP" "$N" "$HOLD_MS" "$d"
   PROBE_PID=""
   if [[ "${SKIP_LATENCY:-0}" != 1 && " ${LAT_AT:-200} " == *" $N "* ]]; then
     # one more call, to the echo number, timing clicks while this step's load runs
@@ -280,7 +325,7 @@ for N in $STEPS; do
   tail -1 "$RUN_DIR/results.csv" >&2
   if [[ $rc == 2 ]]; then log "denwa overloaded at $N calls"; break; fi
 done
-rm -rf "$DATA/recordings"
+rm -rf "$DATA/recordings" "${SEED:-}"
 
 # ---- the same load relayed by rtpengine (Kamailio in front), SIPp UAS echoing
 if [[ "${SKIP_RTPENGINE:-0}" != 1 ]]; then
@@ -300,7 +345,7 @@ if [[ "${SKIP_RTPENGINE:-0}" != 1 ]]; then
   renice_all "$RTPE_PID" "$SUT_NICE"
   for N in $STEPS; do
     d="$RUN_DIR/rtpengine-$N"; mkdir -p "$d"
-    uac "$KAM_PORT" "$SERVICE" "$N" "$HOLD_MS" "$d"
+    uac "$KAM_PORT" "$N" "$HOLD_MS" "$d"
     measure "$d" "$RTPE_PID" proc_ticks
     wait_pid "$UAC_PID" 120 || stop_pid "$UAC_PID"
     python3 "$PEERS_DIR/tools/sipp_summary.py" "$d" >"$d/summary.json" 2>/dev/null || echo '{}' >"$d/summary.json"
@@ -347,7 +392,7 @@ for r in rows:
     pcs.setdefault(r["system"], {})[int(r["calls"])] = float(r["packets_per_core_s"] or 0)
 soft = [r for r in rows if r["system"] == "denwa" and r["p99_tick_late"] in ("< 1 ms", "< 2 ms", "< 5 ms")
         and r["lost_pct"] != "-" and float(r["lost_pct"]) < 0.1 and r["sipp_failed"].startswith("0/")]
-if "denwa" not in best:
+if "denwa" not in best and "denwa" in pcs:
     print("denwa     no step passes (p99 tick lateness < 2 ms and < 0.1 % lost)")
 if soft:
     r = max(soft, key=lambda r: int(r["calls"]))
