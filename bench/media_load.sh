@@ -402,6 +402,19 @@ if soft:
 for k, (n, r) in best.items():
     print("%-9s largest passing (denwa) / kept-up (rtpengine) step: %d calls, %s %% of a core, %s packets/s, %s packets per core-second, %s KiB RSS per call"
           % (k, n, r["cpu_pct_of_core"], r["packets_per_s"], r["packets_per_core_s"], r["rss_kib_per_call"]))
+# memory per call as the slope of the RSS growth over the steps (least squares): the growth
+# at one step also holds what load alone makes the process keep (SQLite's page cache, the
+# allocator's arenas, buffers sized for the peak), which the average per call spreads over
+# the calls
+pts = [(int(r["calls"]), float(r["rss_kib_per_call"]) * int(r["calls"])) for r in rows
+       if r["system"] == "denwa" and r["rss_kib_per_call"] not in ("", "-") and r["sipp_failed"].startswith("0/")]
+if len(pts) >= 2:
+    n = len(pts); mx = sum(x for x, _ in pts) / n; my = sum(y for _, y in pts) / n
+    sxx = sum((x - mx) ** 2 for x, _ in pts)
+    if sxx > 0:
+        slope = sum((x - mx) * (y - my) for x, y in pts) / sxx
+        print("denwa     RSS growth per call, slope over the steps %s: %.1f KiB (intercept %.0f KiB: kept whatever the number of calls)"
+              % ("/".join(str(x) for x, _ in pts), slope, my - slope * mx))
 d, e = pcs.get("denwa", {}), pcs.get("rtpengine", {})
 common = sorted(set(d) & set(e))
 for n in common:

@@ -3,7 +3,8 @@
 //!
 //! Each media thread runs a single-threaded tokio runtime; each call is one task on it
 //! that owns its room and the sockets of its legs, ticks the room every 20 ms when its
-//! thread's ticker (a plain thread, 1 ms slots) wakes it, hands recorded frames to its
+//! thread's ticker (a plain thread, 1 ms slots) wakes it (reading what its SIP legs
+//! received just before: those sockets wake nothing), hands recorded frames to its
 //! thread's recording writer (a plain thread that owns the WAV files), and stops on
 //! command. On the 20 ms path threads share only the metrics' atomic counters, the
 //! ticker's wake-ups and the writer's queue (a short lock; never waits on the disk).
