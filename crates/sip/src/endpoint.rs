@@ -479,7 +479,9 @@ pub struct Endpoint {
     last_now: Instant,
     client_txs: HashMap<TxKey, (ClientTx, Owner)>,
     server_txs: HashMap<TxKey, (ServerTx, Option<CallHandle>)>,
-    calls: HashMap<CallHandle, Call>,
+    /// Boxed: a `Call` is ~1.8 KB, and a table of inline values holds that for every
+    /// empty slot too (up to half the table after it grows), and twice while it grows.
+    calls: HashMap<CallHandle, Box<Call>>,
     dialogs: HashMap<(String, String), CallHandle>,
     registrations: HashMap<RegistrationHandle, Registration>,
     registrar: Option<Registrar>,
@@ -795,7 +797,7 @@ impl Endpoint {
         let key = Self::key_for(&req, false);
         self.calls.insert(
             call,
-            Call {
+            Box::new(Call {
                 role: Role::Uac,
                 state: CallState::Early,
                 dialog,
@@ -819,7 +821,7 @@ impl Endpoint {
                 reinvite: None,
                 reinvite_ack: None,
                 reinvite_retry: None,
-            },
+            }),
         );
         self.dialogs.insert(self.dialog_key_local(call), call);
         self.start_client(
@@ -1161,7 +1163,7 @@ impl Endpoint {
         };
         self.calls.insert(
             call,
-            Call {
+            Box::new(Call {
                 role: Role::Uas,
                 state: CallState::Early,
                 dialog,
@@ -1186,7 +1188,7 @@ impl Endpoint {
                 reinvite: None,
                 reinvite_ack: None,
                 reinvite_retry: None,
-            },
+            }),
         );
         self.dialogs.insert(self.dialog_key_local(call), call);
         let trying = req.response(100, None);
@@ -2586,7 +2588,7 @@ impl Endpoint {
     }
 
     fn sync_call_timer(&mut self, call: CallHandle) {
-        let deadline = self.calls.get(&call).and_then(Call::deadline);
+        let deadline = self.calls.get(&call).and_then(|c| c.deadline());
         self.timers.set(&TimerKey::Call(call), deadline);
     }
 
