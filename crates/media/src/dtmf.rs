@@ -140,7 +140,8 @@ impl DtmfReceiver {
             current: None,
             recent: [None; 4],
             recent_next: 0,
-            out: VecDeque::with_capacity(8),
+            // Allocated with the first digit: most legs never see one.
+            out: VecDeque::new(),
         }
     }
 
@@ -269,7 +270,9 @@ impl DtmfSender {
     #[must_use]
     pub fn new(clock_rate: u32) -> Self {
         Self {
-            queue: VecDeque::with_capacity(32),
+            // Allocated with the first digit queued: most legs never send one (768 bytes a
+            // leg with room for 32 held up front).
+            queue: VecDeque::new(),
             sending: None,
             gap_frames_left: 0,
             samples_per_frame: clock_rate / 50,

@@ -103,14 +103,15 @@ impl JitterBuffer {
     const MAX_FRAMES: u32 = 10;
 
     /// Creates an empty buffer; `now` seeds the internal timers. Allocates its
-    /// slots here, once.
+    /// slots here, once; each slot's payload buffer is allocated by the first packet it
+    /// holds, at that packet's size, and reused after.
     #[must_use]
     pub fn new(now: Instant) -> Self {
         let slot = Slot {
             seq: None,
             timestamp: 0,
             arrival: now,
-            data: Vec::with_capacity(512),
+            data: Vec::new(),
         };
         Self {
             slots: vec![slot; SLOTS],
