@@ -192,6 +192,16 @@ struct HalfBandUp {
     history: [f32; HB_UP_HISTORY],
 }
 
+/// Fills a half-band filter's window: its history, then `chunk` as `f32` (anything past
+/// the chunk stays as it was: zero).
+fn load_window(window: &mut [f32], history: &[f32], chunk: &[i16]) {
+    let (old, new) = window.split_at_mut(history.len());
+    old.copy_from_slice(history);
+    for (d, &s) in new.iter_mut().zip(chunk) {
+        *d = f32::from(s);
+    }
+}
+
 impl HalfBandUp {
     fn new() -> Self {
         Self {
@@ -207,10 +217,7 @@ impl HalfBandUp {
             let n = chunk.len();
             // w[q + 2K − 1] is chunk[q]; w[..2K − 1] the history.
             let mut w = [0.0f32; HB_UP_HISTORY + HB_CHUNK];
-            w[..HB_UP_HISTORY].copy_from_slice(&self.history);
-            for (d, &s) in w[HB_UP_HISTORY..].iter_mut().zip(chunk) {
-                *d = f32::from(s);
-            }
+            load_window(&mut w, &self.history, chunk);
             let mut acc = [0.0f32; HB_CHUNK];
             let acc = &mut acc[..n];
             for (i, &g) in self.gains.iter().enumerate() {
@@ -262,10 +269,7 @@ impl HalfBandDown {
         for chunk in input.chunks(HB_CHUNK) {
             let n = chunk.len();
             let mut w = [0.0f32; HB_DOWN_HISTORY + HB_CHUNK];
-            w[..HB_DOWN_HISTORY].copy_from_slice(&self.history);
-            for (d, &s) in w[HB_DOWN_HISTORY..].iter_mut().zip(chunk) {
-                *d = f32::from(s);
-            }
+            load_window(&mut w, &self.history, chunk);
             // Outputs at w[start + 4K − 2 + 2k]; each uses w[start + 2k ..= that].
             let start = usize::from(!self.at_output);
             let outputs = (n + 1 - start) / 2;
