@@ -1700,6 +1700,27 @@ mod tests {
         });
         assert!(got.is_empty());
 
+        // Linux turns receive timestamps on lazily: the first socket that asks schedules
+        // the switch on a work queue, and until it runs the kernel stamps a datagram when
+        // it is read ("race between timestamp enabling and packet receiving"). On a busy
+        // machine that takes a while, so wait until one datagram comes back stamped with
+        // its arrival, at most 5 s.
+        let warm_until = Instant::now() + Duration::from_secs(5);
+        loop {
+            a.send_to(&[0; 172], to).unwrap();
+            std::thread::sleep(Duration::from_millis(20));
+            let mut stamped = None;
+            receive_sip(&socket, &mut rx, |at, _, _| stamped = Some(at));
+            let read_at = Instant::now();
+            if stamped.is_some_and(|at| at + Duration::from_millis(10) <= read_at) {
+                break;
+            }
+            assert!(
+                Instant::now() < warm_until,
+                "the kernel never stamped an arrival"
+            );
+        }
+
         // More than one batch waits (as after a burst), from two sources, and they are
         // read 30 ms after they arrived.
         let sent_at = Instant::now();
