@@ -532,6 +532,32 @@ async fn openapi_metrics_and_health() {
         assert!(paths.contains_key(p), "{p} missing from OpenAPI");
     }
     assert!(doc["components"]["schemas"]["ChatSummary"].is_object());
+    // The document spells every enum as the wire does ("opened", not "Opened"), so a
+    // client generated from it sends what the server accepts.
+    fn spelled<T: Copy + std::fmt::Display>(all: &[T]) -> Vec<String> {
+        all.iter().map(ToString::to_string).collect()
+    }
+    use denwa_core::model::*;
+    for (name, wire) in [
+        ("ChatState", spelled(ChatState::ALL)),
+        ("Medium", spelled(Medium::ALL)),
+        ("Role", spelled(Role::ALL)),
+        ("CustomerKind", spelled(CustomerKind::ALL)),
+        ("MessageKind", spelled(MessageKind::ALL)),
+        ("MissedReason", spelled(MissedReason::ALL)),
+        ("CallDirection", spelled(CallDirection::ALL)),
+        ("CallOutcome", spelled(CallOutcome::ALL)),
+        ("RecordingState", spelled(RecordingState::ALL)),
+        ("TranscriptState", spelled(TranscriptState::ALL)),
+    ] {
+        let documented: Vec<String> = doc["components"]["schemas"][name]["enum"]
+            .as_array()
+            .unwrap_or_else(|| panic!("{name} has no enum in the document"))
+            .iter()
+            .map(|v| v.as_str().unwrap().to_owned())
+            .collect();
+        assert_eq!(documented, wire, "{name}");
+    }
     let (st, _) = s.call("GET", "/healthz", None, None).await;
     assert_eq!(st, 200);
     let (st, metrics) = s.call("GET", "/metrics", None, None).await;

@@ -23,8 +23,10 @@ pub type EventId = i64;
 /// An integration API key.
 pub type ApiKeyId = i64;
 
+// The spelling is taken as `tt`, not `literal`: utoipa's `ToSchema` derive does not see a
+// `literal` fragment inside `#[serde(rename = ...)]` and documented the Rust names.
 macro_rules! str_enum {
-    ($(#[$m:meta])* $name:ident { $($(#[$vm:meta])* $variant:ident = $s:literal),+ $(,)? }) => {
+    ($(#[$m:meta])* $name:ident { $($(#[$vm:meta])* $variant:ident = $s:tt),+ $(,)? }) => {
         $(#[$m])*
         #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
         pub enum $name { $($(#[$vm])* #[serde(rename = $s)] $variant),+ }
