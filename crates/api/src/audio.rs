@@ -5,6 +5,7 @@
 //! where the call service reads it (decoded once per file version).
 
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use axum::body::Bytes;
@@ -173,13 +174,24 @@ async fn put_audio(
     })?;
     let info = check(kind, &body)?;
     let path = storage.path(cid, kind);
-    // A temporary file renamed over the old one: a call never reads half a file.
+    // A temporary file renamed over the old one: a call never reads half a file. Each
+    // upload has its own temporary name (two at once must not write into one file).
+    static UPLOADS: AtomicU64 = AtomicU64::new(0);
+    let upload = UPLOADS.fetch_add(1, Ordering::Relaxed);
     let written = tokio::task::spawn_blocking(move || -> std::io::Result<()> {
         let dir = path.parent().unwrap_or(std::path::Path::new("."));
         std::fs::create_dir_all(dir)?;
-        let tmp = dir.join(format!(".{}.upload", std::process::id()));
-        std::fs::write(&tmp, &body)?;
-        std::fs::rename(&tmp, &path)
+        let tmp = dir.join(format!(".{}.{upload}.upload", std::process::id()));
+        let stored = (|| {
+            let mut file = std::fs::File::create(&tmp)?;
+            std::io::Write::write_all(&mut file, &body)?;
+            file.sync_all()?;
+            std::fs::rename(&tmp, &path)
+        })();
+        if stored.is_err() {
+            let _ = std::fs::remove_file(&tmp);
+        }
+        stored
     })
     .await;
     match written {

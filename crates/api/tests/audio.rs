@@ -68,6 +68,48 @@ fn json(bytes: &[u8]) -> Value {
     serde_json::from_slice(bytes).unwrap_or_else(|_| Value::String(format!("{bytes:?}")))
 }
 
+/// Two managers upload the announcement and the hold music at the same moment: both
+/// succeed, and each kind holds its own file (the uploads once shared one temporary file).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn uploads_at_the_same_time_each_store_their_own_file() {
+    let s = start().await;
+    let a = s.tenant("a", "050-1111-1111").await;
+    let announcement = format!("/api/v1/channels/{}/audio/announcement", a.channel);
+    let hold = format!("/api/v1/channels/{}/audio/hold-music", a.channel);
+    for round in 0..6 {
+        let first = wav(48_000, 2, 10.0 + f64::from(round));
+        let second = wav(48_000, 2, 15.0 - f64::from(round));
+        // Each upload on its own worker thread, as two browsers' requests would be.
+        let put = |path: &str, file: &[u8]| {
+            let req = axum::http::Request::builder()
+                .method("PUT")
+                .uri(path)
+                .header("authorization", format!("Bearer {}", a.owner_token))
+                .header("content-type", "audio/wav")
+                .body(axum::body::Body::from(file.to_vec()))
+                .unwrap();
+            tokio::spawn(tower::ServiceExt::oneshot(s.app.clone(), req))
+        };
+        let (one, two) = (put(&announcement, &first), put(&hold, &second));
+        let (one, two) = (one.await.unwrap().unwrap(), two.await.unwrap().unwrap());
+        assert_eq!(
+            (one.status().as_u16(), two.status().as_u16()),
+            (200, 200),
+            "round {round}"
+        );
+        let (_, stored, _) = request(&s, "GET", &announcement, &a.owner_token, Vec::new()).await;
+        assert!(
+            stored == first,
+            "round {round}: the announcement is not the file uploaded"
+        );
+        let (_, stored, _) = request(&s, "GET", &hold, &a.owner_token, Vec::new()).await;
+        assert!(
+            stored == second,
+            "round {round}: the hold music is not the file uploaded"
+        );
+    }
+}
+
 #[tokio::test]
 async fn managers_upload_download_and_remove_the_channels_audio() {
     let s = start().await;
