@@ -26,7 +26,7 @@ use chrono_tz::Tz;
 use denwa_core::model::{ChannelId, StaffId, TeamId};
 use denwa_core::stats::{
     CallField, CallFilter, CallRow, CmpOp, Dashboard, DashboardQuery, FieldType, FilterValue,
-    LocalSlot, MAX_RANGE_DAYS, Metrics, Period, check_range, start_of_day, time_zone,
+    LocalSlot, MAX_RANGE_DAYS, Metrics, Period, check_day, check_range, start_of_day, time_zone,
 };
 use denwa_store::CallRowQuery;
 use serde::{Deserialize, Serialize};
@@ -80,8 +80,11 @@ fn local_range(
     from: Option<NaiveDate>,
     to: Option<NaiveDate>,
 ) -> Result<(NaiveDate, NaiveDate), ApiError> {
+    for day in [from, to].into_iter().flatten() {
+        check_day(day).map_err(range_error)?;
+    }
     let to = to.unwrap_or_else(|| LocalSlot::of(tz, Utc::now()).day);
-    let from = from.unwrap_or(to - Duration::days(29));
+    let from = from.unwrap_or_else(|| to - Duration::days(29));
     check_range(from, to).map_err(range_error)?;
     Ok((from, to))
 }
@@ -1004,8 +1007,13 @@ fn parse_filter(s: &str) -> Result<Vec<Cmp>, String> {
 }
 
 /// Reads a date-time literal (`2026-03-01T00:00:00Z`, `…+09:00`; a space where a `+` was
-/// form-decoded; no offset = UTC; a bare date = midnight UTC).
+/// form-decoded; no offset = UTC; a bare date = midnight UTC). A time whose UTC day is
+/// outside [`denwa_core::stats::DAYS`] is not one.
 fn parse_time(s: &str) -> Option<DateTime<Utc>> {
+    parse_any_time(s).filter(|t| check_day(t.date_naive()).is_ok())
+}
+
+fn parse_any_time(s: &str) -> Option<DateTime<Utc>> {
     let s = s.trim();
     if let Ok(t) = DateTime::parse_from_rfc3339(s) {
         return Some(t.with_timezone(&Utc));
@@ -1311,6 +1319,7 @@ fn daily_range(tz: Tz, q: &ODataQuery) -> Result<(NaiveDate, NaiveDate), String>
                 return Err("Date takes a date".into());
             };
             let d: NaiveDate = v.parse().map_err(|_| format!("{v} is not a date"))?;
+            check_day(d).map_err(|e| e.to_string())?;
             match c.op {
                 CmpOp::Eq => {
                     from = Some(d);
@@ -1330,8 +1339,11 @@ fn daily_range(tz: Tz, q: &ODataQuery) -> Result<(NaiveDate, NaiveDate), String>
             }
         }
     }
+    for day in [q.from, q.to].into_iter().flatten() {
+        check_day(day).map_err(|e| e.to_string())?;
+    }
     let to = to.unwrap_or_else(|| LocalSlot::of(tz, Utc::now()).day);
-    let from = from.unwrap_or(to - Duration::days(29));
+    let from = from.unwrap_or_else(|| to - Duration::days(29));
     check_range(from, to).map_err(|e| e.to_string())?;
     Ok((from, to))
 }

@@ -497,8 +497,35 @@ impl DashboardQuery {
     }
 }
 
+/// The first and last day statistics take. Calls have no earlier dates, and keeping
+/// far from chrono's limits (year ±262 143) keeps the date arithmetic of ranges and
+/// periods from overflowing.
+pub const DAYS: std::ops::RangeInclusive<NaiveDate> = match (
+    NaiveDate::from_ymd_opt(1970, 1, 1),
+    NaiveDate::from_ymd_opt(9999, 12, 31),
+) {
+    (Some(first), Some(last)) => first..=last,
+    _ => panic!("literal dates"),
+};
+
+/// Refuses a day outside [`DAYS`]. Call on every date a request gives, before any
+/// arithmetic on it.
+pub fn check_day(day: NaiveDate) -> Result<(), CoreError> {
+    if DAYS.contains(&day) {
+        Ok(())
+    } else {
+        Err(CoreError::InvalidRange(format!(
+            "{day} is outside the dates statistics cover ({} to {})",
+            DAYS.start(),
+            DAYS.end()
+        )))
+    }
+}
+
 /// Checks a local date range (inclusive): `from` ≤ `to`, at most [`MAX_RANGE_DAYS`] days.
 pub fn check_range(from: NaiveDate, to: NaiveDate) -> Result<(), CoreError> {
+    check_day(from)?;
+    check_day(to)?;
     if to < from {
         return Err(CoreError::InvalidRange(format!(
             "the range ends ({to}) before it starts ({from})"

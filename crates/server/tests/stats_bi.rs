@@ -257,6 +257,26 @@ fn dashboard_exports_and_odata_feed_with_a_real_client() {
         &staff_h,
     );
     assert_eq!((status, e["code"].as_str()), (400, Some("range_too_wide")));
+    // Dates at the ends of what the date type holds are refused, not overflowed.
+    for query in [
+        "to=-262143-01-05",
+        "from=%2B262142-12-30&to=%2B262142-12-31",
+        "from=0001-01-01&to=0001-01-02",
+    ] {
+        for route in ["stats/dashboard", "stats/calls.csv", "stats/calls.xlsx"] {
+            let (status, _, body) = get(
+                port,
+                &format!("/api/v1/channels/1/{route}?{query}"),
+                &staff_h,
+            );
+            let e: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
+            assert_eq!(
+                (status, e["code"].as_str()),
+                (400, Some("range_too_wide")),
+                "{route}?{query}"
+            );
+        }
+    }
 
     let (status, head, csv) = get(port, "/api/v1/channels/1/stats/calls.csv", &staff_h);
     assert_eq!(status, 200);
@@ -368,6 +388,33 @@ fn dashboard_exports_and_odata_feed_with_a_real_client() {
     );
     assert_eq!(status, 400);
     assert_eq!(e["error"]["code"], "range_too_wide");
+    // Dates and times at the ends of what the date type holds: refused, not overflowed.
+    for (path, code) in [
+        (
+            "/open/v1/odata/DailyStats?$filter=Date%20lt%20-262143-01-01",
+            "invalid_filter",
+        ),
+        (
+            "/open/v1/odata/DailyStats?$filter=Date%20gt%20%2B262142-12-31",
+            "invalid_filter",
+        ),
+        (
+            "/open/v1/odata/DailyStats?to=-262143-01-05",
+            "invalid_filter",
+        ),
+        (
+            "/open/v1/odata/Calls?$filter=StartedAt%20le%20%2B262142-12-31T23:59:59Z",
+            "invalid_filter",
+        ),
+        ("/open/v1/odata/Calls?to=-262143-01-05", "range_too_wide"),
+    ] {
+        let (status, e) = json(port, path, &auth_h);
+        assert_eq!(
+            (status, e["error"]["code"].as_str()),
+            (400, Some(code)),
+            "{path}: {e}"
+        );
+    }
     let (status, _) = json(
         port,
         "/open/v1/odata/Calls?$filter=StartedAt%20ge%202026-01-01T00:00:00Z%20and%20StartedAt%20lt%202026-04-01T00:00:00Z",
