@@ -454,7 +454,7 @@ async fn my_live_calls(
 /// the channel's business hours and teams.
 #[utoipa::path(get, path = "/api/v1/channels/{cid}/routing", tag = "calls",
     security(("session" = [])), params(("cid" = i64, Path)),
-    responses((status = 200, body = Object), (status = 404, body = ErrorBody)))]
+    responses((status = 200, body = RoutingConfig), (status = 404, body = ErrorBody)))]
 async fn get_routing(
     State(state): State<AppState>,
     session: StaffSession,
@@ -467,8 +467,8 @@ async fn get_routing(
 /// Sets the channel's call routing (managers): `mode` is `"ring_all"` or
 /// `{"workflow": [rules]}`; `ring_timeout_secs`, `announcement`, `auto_assign`.
 #[utoipa::path(put, path = "/api/v1/channels/{cid}/routing", tag = "calls",
-    security(("session" = [])), params(("cid" = i64, Path)), request_body = Object,
-    responses((status = 200, body = Object), (status = 403, body = ErrorBody),
+    security(("session" = [])), params(("cid" = i64, Path)), request_body = RoutingConfig,
+    responses((status = 200, body = RoutingConfig), (status = 403, body = ErrorBody),
         (status = 422, body = ErrorBody)))]
 async fn put_routing(
     State(state): State<AppState>,

@@ -139,7 +139,68 @@ impl utoipa::Modify for SecuritySchemes {
 
 /// The OpenAPI document of every documented route.
 pub fn openapi() -> utoipa::openapi::OpenApi {
-    api_router().split_for_parts().1
+    split_api().1
+}
+
+/// The documented routes and their document, with the errors every route shares.
+fn split_api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
+    let (api, mut doc) = api_router().split_for_parts();
+    document_shared_errors(&mut doc);
+    (api, doc)
+}
+
+/// Adds the answers the extractors give on any route, where a route's own list lacks
+/// them: 401 where a credential is required, 400 where the route takes parameters or a
+/// body (a value that does not parse), 415 and 413 where it takes a JSON body.
+fn document_shared_errors(doc: &mut utoipa::openapi::OpenApi) {
+    use utoipa::openapi::{ContentBuilder, Ref, RefOr, ResponseBuilder};
+    let error = |description: &str| {
+        RefOr::T(
+            ResponseBuilder::new()
+                .description(description)
+                .content(
+                    "application/json",
+                    ContentBuilder::new()
+                        .schema(Some(Ref::from_schema_name("ErrorBody")))
+                        .build(),
+                )
+                .build(),
+        )
+    };
+    for item in doc.paths.paths.values_mut() {
+        let operations = [
+            &mut item.get,
+            &mut item.put,
+            &mut item.post,
+            &mut item.delete,
+            &mut item.patch,
+        ];
+        for op in operations.into_iter().flatten() {
+            let secured = op.security.as_ref().is_some_and(|s| !s.is_empty());
+            let takes_values =
+                op.parameters.as_ref().is_some_and(|p| !p.is_empty()) || op.request_body.is_some();
+            let takes_json = op
+                .request_body
+                .as_ref()
+                .is_some_and(|b| b.content.contains_key("application/json"));
+            let answers = &mut op.responses.responses;
+            let mut add = |status: &str, description: &str| {
+                answers
+                    .entry(status.to_owned())
+                    .or_insert_with(|| error(description));
+            };
+            if secured {
+                add("401", "no valid credential");
+            }
+            if takes_values {
+                add("400", "a parameter or the body does not parse");
+            }
+            if takes_json {
+                add("413", "the body is too large");
+                add("415", "the body is not JSON");
+            }
+        }
+    }
 }
 
 fn api_router() -> OpenApiRouter<AppState> {
@@ -157,7 +218,7 @@ fn api_router() -> OpenApiRouter<AppState> {
 /// The whole HTTP application. `web_dir` is the built console (`web/dist`), served for
 /// every path that is not an API path.
 pub fn app(state: AppState, web_dir: Option<PathBuf>) -> Router {
-    let (api, doc) = api_router().split_for_parts();
+    let (api, doc) = split_api();
     let doc = Arc::new(doc);
     let mut router = Router::new()
         .merge(api)

@@ -558,6 +558,33 @@ async fn openapi_metrics_and_health() {
             .collect();
         assert_eq!(documented, wire, "{name}");
     }
+    // The answers every route shares are in each route's list: 401 without a credential,
+    // 400 for a value that does not parse, 415 for a body that is not JSON.
+    let op = |path: &str, method: &str| doc["paths"][path][method]["responses"].clone();
+    let audio = op("/api/v1/channels/{cid}/audio/{kind}", "delete");
+    assert!(
+        audio["401"].is_object() && audio["400"].is_object(),
+        "{audio}"
+    );
+    let note = op("/api/v1/channels/{cid}/chats/{id}/notes", "post");
+    assert!(note["415"].is_object() && note["413"].is_object(), "{note}");
+    assert!(op("/open/v1/chats", "get")["401"].is_object());
+    assert!(op("/api/v1/auth/login", "post")["415"].is_object());
+    // The routing body is described, not a bare object.
+    let routing = &doc["paths"]["/api/v1/channels/{cid}/routing"]["put"]["requestBody"];
+    assert!(
+        routing
+            .to_string()
+            .contains("#/components/schemas/RoutingConfig"),
+        "{routing}"
+    );
+    let config = &doc["components"]["schemas"]["RoutingConfig"];
+    assert!(
+        config["required"]
+            .as_array()
+            .is_some_and(|r| r.contains(&Value::from("mode"))),
+        "{config}"
+    );
     let (st, _) = s.call("GET", "/healthz", None, None).await;
     assert_eq!(st, 200);
     let (st, metrics) = s.call("GET", "/metrics", None, None).await;

@@ -36,8 +36,11 @@ impl FromStr for Region {
 }
 
 /// A valid phone number in E.164 form (`+` and digits), the only form Denwa stores.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, utoipa::ToSchema,
+)]
 #[serde(transparent)]
+#[schema(example = "+81312345678")]
 pub struct E164(String);
 
 impl E164 {

@@ -11,6 +11,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
 use crate::CoreError;
 use crate::hours::BusinessHours;
@@ -24,7 +25,7 @@ pub const DEFAULT_RING_TIMEOUT_SECS: u32 = 30;
 pub const MAX_RING_TIMEOUT_SECS: u32 = 600;
 
 /// A channel's call routing, as a snapshot handed to the call machine with each call.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RoutingConfig {
     /// Ring everyone, or follow workflow rules (SPEC IN-4).
@@ -70,7 +71,7 @@ impl Default for RoutingConfig {
 }
 
 /// SPEC IN-4: who is rung.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum RoutingMode {
     /// (a) Every staff member with "unassigned call notification" on is rung.
@@ -81,7 +82,7 @@ pub enum RoutingMode {
 }
 
 /// A team as routing sees it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TeamRoute {
     /// The team.
@@ -95,7 +96,7 @@ pub struct TeamRoute {
 }
 
 /// One workflow rule: when every condition holds, assign the call.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Rule {
     /// All must hold; an empty list always matches (a catch-all last rule).
@@ -109,7 +110,7 @@ pub struct Rule {
 }
 
 /// A condition of a workflow rule.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Condition {
     /// The caller dialled this number of the channel.
