@@ -9,7 +9,7 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 
 use async_trait::async_trait;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use denwa_core::model::{CallRecord, CallRecordId, CallStaffRecord, ChannelId, ChatId, StaffId};
 use denwa_core::routing::RoutingConfig;
@@ -20,7 +20,7 @@ use utoipa_axum::routes;
 
 use crate::AppState;
 use crate::error::{ApiError, ErrorBody};
-use crate::extract::{Json, StaffSession};
+use crate::extract::{Json, Path, StaffSession};
 
 /// What a staff member asks of a live call.
 #[derive(Debug, Clone, PartialEq, Eq)]

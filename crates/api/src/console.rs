@@ -319,7 +319,8 @@ async fn list_teams(
 /// Create a team (managers).
 #[utoipa::path(post, path = "/api/v1/channels/{cid}/teams", tag = "teams",
     security(("session" = [])), params(("cid" = i64, Path)), request_body = TeamBody,
-    responses((status = 201, body = Team)))]
+    responses((status = 201, body = Team),
+        (status = 409, body = ErrorBody, description = "a team of that name exists")))]
 async fn create_team(
     State(state): State<AppState>,
     session: StaffSession,
@@ -442,7 +443,8 @@ async fn list_chats(
 /// Open a chat with a customer.
 #[utoipa::path(post, path = "/api/v1/channels/{cid}/chats", tag = "chats",
     security(("session" = [])), params(("cid" = i64, Path)), request_body = NewChatBody,
-    responses((status = 201, body = ChatSummary)))]
+    responses((status = 201, body = ChatSummary),
+        (status = 404, body = ErrorBody, description = "no such customer in the channel")))]
 async fn create_chat(
     State(state): State<AppState>,
     session: StaffSession,
@@ -782,7 +784,8 @@ async fn list_trunks(
 /// Add a SIP trunk (managers).
 #[utoipa::path(post, path = "/api/v1/channels/{cid}/trunks", tag = "trunks",
     security(("session" = [])), params(("cid" = i64, Path)), request_body = TrunkInput,
-    responses((status = 201, body = Trunk), (status = 400, body = ErrorBody)))]
+    responses((status = 201, body = Trunk), (status = 400, body = ErrorBody),
+        (status = 409, body = ErrorBody, description = "a trunk of that name exists")))]
 async fn create_trunk(
     State(state): State<AppState>,
     session: StaffSession,

@@ -150,9 +150,12 @@ fn split_api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
 }
 
 /// Adds the answers the extractors give on any route, where a route's own list lacks
-/// them: 401 where a credential is required, 400 where the route takes parameters or a
-/// body (a value that does not parse), 415 and 413 where it takes a JSON body.
+/// them: 401 where a credential is required, 403 where a staff session names a channel
+/// (not a member, or not a manager), 404 where the path names an item, 400 where the
+/// route takes parameters or a body (a value that does not parse), 415 and 413 where it
+/// takes a JSON body.
 fn document_shared_errors(doc: &mut utoipa::openapi::OpenApi) {
+    use utoipa::openapi::path::ParameterIn;
     use utoipa::openapi::{ContentBuilder, Ref, RefOr, ResponseBuilder};
     let error = |description: &str| {
         RefOr::T(
@@ -167,7 +170,8 @@ fn document_shared_errors(doc: &mut utoipa::openapi::OpenApi) {
                 .build(),
         )
     };
-    for item in doc.paths.paths.values_mut() {
+    for (path, item) in doc.paths.paths.iter_mut() {
+        let names_channel = path.starts_with("/api/v1/channels/{cid}");
         let operations = [
             &mut item.get,
             &mut item.put,
@@ -177,6 +181,10 @@ fn document_shared_errors(doc: &mut utoipa::openapi::OpenApi) {
         ];
         for op in operations.into_iter().flatten() {
             let secured = op.security.as_ref().is_some_and(|s| !s.is_empty());
+            let names_item = op.parameters.as_ref().is_some_and(|p| {
+                p.iter()
+                    .any(|p| p.parameter_in == ParameterIn::Path && p.name != "cid")
+            });
             let takes_values =
                 op.parameters.as_ref().is_some_and(|p| !p.is_empty()) || op.request_body.is_some();
             let takes_json = op
@@ -191,6 +199,12 @@ fn document_shared_errors(doc: &mut utoipa::openapi::OpenApi) {
             };
             if secured {
                 add("401", "no valid credential");
+            }
+            if secured && names_channel {
+                add("403", "not a member of the channel, or not allowed this");
+            }
+            if names_item {
+                add("404", "no such item in the channel");
             }
             if takes_values {
                 add("400", "a parameter or the body does not parse");

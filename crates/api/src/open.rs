@@ -53,7 +53,8 @@ async fn open_list_chats(
 /// Open a chat (from an integration: a web form, another inbox…).
 #[utoipa::path(post, path = "/open/v1/chats", tag = "open",
     security(("access_key" = [], "access_secret" = [])), request_body = NewChatBody,
-    responses((status = 201, body = ChatSummary)))]
+    responses((status = 201, body = ChatSummary),
+        (status = 404, body = ErrorBody, description = "no such customer in the channel")))]
 async fn open_create_chat(
     State(state): State<AppState>,
     ApiKeyChannel(cid): ApiKeyChannel,

@@ -8,7 +8,7 @@
 use std::ops::Range;
 use std::sync::Arc;
 
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use denwa_core::model::{CallRecordId, ChannelId, Recording, RecordingState};
@@ -19,7 +19,7 @@ use utoipa_axum::routes;
 
 use crate::AppState;
 use crate::error::{ApiError, ErrorBody};
-use crate::extract::{Path, StaffSession};
+use crate::extract::{Path, Query, StaffSession};
 
 /// Where the MP3s of recorded calls are read from (the server's blob store).
 pub trait RecordingFiles: Send + Sync {

@@ -93,6 +93,9 @@ async fn bad_paths_queries_and_values_are_400() {
         format!("/api/v1/channels/{c}/chats?limit=5000"),
         format!("/api/v1/channels/{c}/chats?before=zzz"),
         format!("/api/v1/channels/{c}/chats?colour=red"),
+        format!("/api/v1/channels/{c}/calls/9223372036854775808"),
+        format!("/api/v1/channels/{c}/chats/x/calls"),
+        format!("/api/v1/channels/{c}/calls/1/recording.mp3?download=300"),
     ] {
         let (st, b) = s.call("GET", &path, tok, None).await;
         assert_eq!(st, 400, "{path}: {b}");

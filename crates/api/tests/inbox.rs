@@ -569,6 +569,8 @@ async fn openapi_metrics_and_health() {
     let note = op("/api/v1/channels/{cid}/chats/{id}/notes", "post");
     assert!(note["415"].is_object() && note["413"].is_object(), "{note}");
     assert!(op("/open/v1/chats", "get")["401"].is_object());
+    assert!(op("/api/v1/channels/{cid}/customers/{id}", "delete")["404"].is_object());
+    assert!(op("/api/v1/channels/{cid}/chats", "get")["403"].is_object());
     assert!(op("/api/v1/auth/login", "post")["415"].is_object());
     // The routing body is described, not a bare object.
     let routing = &doc["paths"]["/api/v1/channels/{cid}/routing"]["put"]["requestBody"];
