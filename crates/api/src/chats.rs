@@ -34,6 +34,7 @@ pub struct ChatQuery {
     /// Customer id.
     pub customer: Option<i64>,
     /// Page size (1–200, default 50).
+    #[param(minimum = 1, maximum = 200)]
     pub limit: Option<u32>,
     /// The `next_before` of the previous page.
     pub before: Option<String>,
@@ -90,7 +91,27 @@ pub struct CustomerQuery {
     /// Name, or a number in any spelling, or a run of its digits.
     pub q: Option<String>,
     /// At most this many (1–200, default 50).
+    #[param(minimum = 1, maximum = 200)]
     pub limit: Option<u32>,
+}
+
+impl CustomerQuery {
+    /// The page size asked for; outside 1–200 a 400, as for chats.
+    pub fn limit(&self) -> Result<u32, ApiError> {
+        check_limit(self.limit).map(|l| l.unwrap_or(50))
+    }
+}
+
+/// A page size given to a list: 1–200.
+fn check_limit(limit: Option<u32>) -> Result<Option<u32>, ApiError> {
+    if limit.is_some_and(|l| l == 0 || l > 200) {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_field",
+            "limit must be between 1 and 200",
+        ));
+    }
+    Ok(limit)
 }
 
 fn bad_value(name: &str, value: &str, expected: &str) -> ApiError {
@@ -160,13 +181,7 @@ pub(crate) async fn list(
     q: ChatQuery,
     me: Option<StaffId>,
 ) -> Result<ChatList, ApiError> {
-    if q.limit.is_some_and(|l| l == 0 || l > 200) {
-        return Err(ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "invalid_field",
-            "limit must be between 1 and 200",
-        ));
-    }
+    check_limit(q.limit)?;
     let mut filter = filter_from(q, me)?;
     let keyword = filter
         .keyword

@@ -628,7 +628,7 @@ async fn list_customers(
     session.member_of(&state, cid).await?;
     let found = state
         .store
-        .search_customers(cid, q.q.as_deref().unwrap_or(""), q.limit.unwrap_or(50))
+        .search_customers(cid, q.q.as_deref().unwrap_or(""), q.limit()?)
         .await?;
     Ok(axum::Json(found))
 }

@@ -101,7 +101,7 @@ async fn open_list_customers(
 ) -> Result<axum::Json<Vec<Customer>>, ApiError> {
     let found = state
         .store
-        .search_customers(cid, q.q.as_deref().unwrap_or(""), q.limit.unwrap_or(50))
+        .search_customers(cid, q.q.as_deref().unwrap_or(""), q.limit()?)
         .await?;
     Ok(axum::Json(found))
 }

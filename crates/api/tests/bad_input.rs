@@ -96,6 +96,8 @@ async fn bad_paths_queries_and_values_are_400() {
         format!("/api/v1/channels/{c}/calls/9223372036854775808"),
         format!("/api/v1/channels/{c}/chats/x/calls"),
         format!("/api/v1/channels/{c}/calls/1/recording.mp3?download=300"),
+        format!("/api/v1/channels/{c}/customers?limit=0"),
+        format!("/api/v1/channels/{c}/customers?limit=201"),
     ] {
         let (st, b) = s.call("GET", &path, tok, None).await;
         assert_eq!(st, 400, "{path}: {b}");
